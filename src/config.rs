@@ -1,0 +1,530 @@
+//! Configuration from environment variables (wrangler `[vars]` and secrets).
+//!
+//! Every error names its setting; secrets are never defaulted and never echoed.
+
+use crate::cookie::key::{Key, Keyring};
+use crate::cookie::{CookieConfig, SameSite};
+use crate::protocol::HeaderNames;
+use crate::session::ExpiryPolicy;
+use std::fmt;
+
+/// Purpose string of the cookie MAC key derived from SESSION_SECRET.
+const COOKIE_KEY_PURPOSE: &str = "cookie";
+/// Longest accepted timeout: 400 days, the cap browsers put on cookie lifetimes.
+const MAX_MINUTES: i64 = 400 * 24 * 60;
+
+/// A setting that is missing or invalid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub setting: &'static str,
+    /// What is wrong with it (never its value when it is a secret).
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.setting, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+/// Where session state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// Rows in D1, a signed reference in the cookie.
+    D1,
+}
+
+/// Which signals are sent (SESSION_SIGNALS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignalFilter {
+    /// Every signal.
+    All,
+    /// No signal.
+    None,
+    /// Only these names.
+    Only(Vec<String>),
+}
+
+/// A secret string with a redacted `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's bytes.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The whole configuration of a sessiongate worker.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Expiry rules.
+    pub expiry: ExpiryPolicy,
+    /// Session cookie name and attributes.
+    pub cookie: CookieConfig,
+    /// The store in use.
+    pub store: StoreKind,
+    /// Cookie signing keys (SESSION_SECRET + SESSION_SECRET_FALLBACKS).
+    pub keys: Keyring,
+    /// Origin base URL without a trailing slash; `None` = route mode.
+    pub origin_url: Option<String>,
+    /// Key of the origin assertion; `None` = no assertion.
+    pub origin_secret: Option<Secret>,
+    /// Names of every header of the protocol, under SESSION_HEADER_PREFIX.
+    pub headers: HeaderNames,
+    /// Which signals are sent.
+    pub signals: SignalFilter,
+    /// Bearer token of the admin API; `None` = admin API off.
+    pub admin_token: Option<Secret>,
+}
+
+impl Config {
+    /// Reads the configuration through `var`, which returns a variable's value or `None`
+    /// when it is unset. An empty value counts as unset.
+    ///
+    /// # Errors
+    /// The first missing or invalid setting, named.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+
+        let idle_min = minutes(&get, "SESSION_TIMEOUT_MINUTES", None)?;
+        if idle_min == 0 {
+            return Err(err("SESSION_TIMEOUT_MINUTES", "must be at least 1"));
+        }
+        let absolute_min = minutes(&get, "SESSION_ABSOLUTE_TIMEOUT_MINUTES", Some(10_080))?;
+        let renew_after_secs = integer(
+            &get,
+            "SESSION_RENEW_AFTER_SECONDS",
+            60,
+            0,
+            idle_min * 60 - 1,
+        )?;
+        let expiry = ExpiryPolicy {
+            idle_secs: idle_min * 60,
+            absolute_secs: absolute_min * 60,
+            renew_after_secs,
+        };
+
+        let cookie = cookie_config(&get)?;
+        let store = match get("SESSION_STORE").as_deref().map(str::trim) {
+            None | Some("d1") => StoreKind::D1,
+            Some("cookie") => {
+                return Err(err(
+                    "SESSION_STORE",
+                    "`cookie` is not available in this version; use `d1`",
+                ))
+            }
+            Some(other) => {
+                return Err(err(
+                    "SESSION_STORE",
+                    format!("expected `d1` or `cookie`, got `{other}`"),
+                ))
+            }
+        };
+
+        let secret = get("SESSION_SECRET").ok_or_else(|| {
+            err(
+                "SESSION_SECRET",
+                "is required (set it with `wrangler secret put SESSION_SECRET`)",
+            )
+        })?;
+        let current = Key::derive(secret.as_bytes(), COOKIE_KEY_PURPOSE)
+            .map_err(|e| err("SESSION_SECRET", e.to_string()))?;
+        let mut fallbacks = Vec::new();
+        for (i, old) in get("SESSION_SECRET_FALLBACKS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .enumerate()
+        {
+            let key = Key::derive(old.as_bytes(), COOKIE_KEY_PURPOSE)
+                .map_err(|e| err("SESSION_SECRET_FALLBACKS", format!("entry {}: {e}", i + 1)))?;
+            fallbacks.push(key);
+        }
+
+        let origin_url = get("ORIGIN_URL").map(|u| origin_url(&u)).transpose()?;
+        let origin_secret = get("ORIGIN_SECRET").map(Secret);
+        if let Some(s) = &origin_secret {
+            if s.0.len() < 32 {
+                return Err(err(
+                    "ORIGIN_SECRET",
+                    format!("key is too short: expected >= 32 bytes, got {}", s.0.len()),
+                ));
+            }
+        }
+
+        let prefix = get("SESSION_HEADER_PREFIX").unwrap_or_else(|| "X-Session-".to_owned());
+        let headers = HeaderNames::new(prefix.trim())
+            .map_err(|problem| err("SESSION_HEADER_PREFIX", problem))?;
+
+        let signals = match get("SESSION_SIGNALS").as_deref().map(str::trim) {
+            None | Some("all") => SignalFilter::All,
+            Some("none") => SignalFilter::None,
+            Some(list) => SignalFilter::Only(
+                list.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
+        };
+
+        Ok(Self {
+            expiry,
+            cookie,
+            store,
+            keys: Keyring::new(current, fallbacks),
+            origin_url,
+            origin_secret,
+            headers,
+            signals,
+            admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
+        })
+    }
+}
+
+fn integer(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
+    let n: i64 = raw.trim().parse().map_err(|_| {
+        err(
+            name,
+            format!("expected a whole number, got `{}`", raw.trim()),
+        )
+    })?;
+    if n < min || n > max {
+        return Err(err(
+            name,
+            format!("must be between {min} and {max}, got {n}"),
+        ));
+    }
+    Ok(n)
+}
+
+fn minutes(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Option<i64>,
+) -> Result<i64, ConfigError> {
+    match default {
+        Some(d) => integer(get, name, d, 0, MAX_MINUTES),
+        None if get(name).is_none() => Err(err(name, "is required (minutes, e.g. 180)")),
+        None => integer(get, name, 0, 0, MAX_MINUTES),
+    }
+}
+
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(err(
+            name,
+            format!("expected `true` or `false`, got `{other}`"),
+        )),
+    }
+}
+
+fn cookie_config(get: &impl Fn(&str) -> Option<String>) -> Result<CookieConfig, ConfigError> {
+    const NAME: &str = "SESSION_COOKIE_NAME";
+    let name = get(NAME).map_or_else(|| "session_id".to_owned(), |n| n.trim().to_owned());
+    if let Some(bad) = name.chars().find(|c| !is_token_char(*c)) {
+        return Err(err(
+            NAME,
+            format!("`{name}` has a character not allowed in a cookie name: {bad:?}"),
+        ));
+    }
+    let secure = boolean(get, "SESSION_COOKIE_SECURE", true)?;
+    let same_site = match get("SESSION_COOKIE_SAMESITE")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("lax") => SameSite::Lax,
+        Some("strict") => SameSite::Strict,
+        Some("none") => SameSite::None,
+        Some(other) => {
+            return Err(err(
+                "SESSION_COOKIE_SAMESITE",
+                format!("expected Strict, Lax or None, got `{other}`"),
+            ))
+        }
+    };
+    if same_site == SameSite::None && !secure {
+        return Err(err(
+            "SESSION_COOKIE_SAMESITE",
+            "`None` requires SESSION_COOKIE_SECURE=true",
+        ));
+    }
+    let domain = get("SESSION_COOKIE_DOMAIN").map(|d| d.trim().to_owned());
+    if let Some(d) = &domain {
+        if !d
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        {
+            return Err(err(
+                "SESSION_COOKIE_DOMAIN",
+                format!("`{d}` is not a host name"),
+            ));
+        }
+    }
+    let path = get("SESSION_COOKIE_PATH").map_or_else(|| "/".to_owned(), |p| p.trim().to_owned());
+    if !path.starts_with('/') || path.chars().any(|c| c.is_ascii_control() || c == ';') {
+        return Err(err(
+            "SESSION_COOKIE_PATH",
+            format!("`{path}` must start with `/` and hold no `;`"),
+        ));
+    }
+    if name.starts_with("__Host-") && (!secure || domain.is_some() || path != "/") {
+        return Err(err(
+            NAME,
+            "the `__Host-` prefix requires Secure, Path=/ and no Domain",
+        ));
+    }
+    if name.starts_with("__Secure-") && !secure {
+        return Err(err(
+            NAME,
+            "the `__Secure-` prefix requires SESSION_COOKIE_SECURE=true",
+        ));
+    }
+    Ok(CookieConfig {
+        name,
+        secure,
+        same_site,
+        domain,
+        path,
+    })
+}
+
+/// RFC 7230 `tchar`: what a cookie or header name may hold.
+pub(crate) fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+fn origin_url(raw: &str) -> Result<String, ConfigError> {
+    const NAME: &str = "ORIGIN_URL";
+    let url = raw.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| err(NAME, format!("`{url}` must start with http:// or https://")))?;
+    if rest.is_empty()
+        || rest.contains(['?', '#', ' '])
+        || rest.chars().any(|c| c.is_ascii_control())
+    {
+        return Err(err(
+            NAME,
+            format!("`{url}` must be a base URL without query or fragment"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<&str, &str> = [
+            ("SESSION_TIMEOUT_MINUTES", "180"),
+            ("SESSION_SECRET", SECRET),
+        ]
+        .into();
+        map.extend(vars.iter().copied());
+        Config::from_vars(|k| map.get(k).map(|v| (*v).to_owned()))
+    }
+
+    fn problem(vars: &[(&str, &str)]) -> String {
+        parse(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.expiry,
+            ExpiryPolicy {
+                idle_secs: 10_800,
+                absolute_secs: 604_800,
+                renew_after_secs: 60
+            }
+        );
+        assert_eq!(c.cookie.name, "session_id");
+        assert!(c.cookie.secure);
+        assert_eq!(c.cookie.same_site, SameSite::Lax);
+        assert_eq!(c.cookie.path, "/");
+        assert_eq!(c.store, StoreKind::D1);
+        assert_eq!(c.origin_url, None);
+        assert_eq!(c.headers.id, "X-Session-Id");
+        assert_eq!(c.signals, SignalFilter::All);
+        assert!(c.admin_token.is_none() && c.origin_secret.is_none());
+    }
+
+    #[test]
+    fn required_settings_are_named() {
+        let e = Config::from_vars(|_| None).unwrap_err();
+        assert_eq!(e.setting, "SESSION_TIMEOUT_MINUTES");
+        assert_eq!(
+            problem(&[("SESSION_SECRET", "")]),
+            "SESSION_SECRET: is required (set it with `wrangler secret put SESSION_SECRET`)"
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused_without_echoing_them() {
+        assert_eq!(
+            problem(&[("SESSION_SECRET", "hunter2hunter2")]),
+            "SESSION_SECRET: key is too short: expected >= 32 bytes, got 14"
+        );
+        let p = problem(&[(
+            "SESSION_SECRET_FALLBACKS",
+            &format!("{SECRET}, tooshortsecret"),
+        )]);
+        assert_eq!(
+            p,
+            "SESSION_SECRET_FALLBACKS: entry 2: key is too short: expected >= 32 bytes, got 14"
+        );
+        assert!(!p.contains("tooshortsecret"));
+    }
+
+    #[test]
+    fn numbers_are_checked() {
+        assert_eq!(
+            problem(&[("SESSION_TIMEOUT_MINUTES", "soon")]),
+            "SESSION_TIMEOUT_MINUTES: expected a whole number, got `soon`"
+        );
+        assert_eq!(
+            problem(&[("SESSION_TIMEOUT_MINUTES", "0")]),
+            "SESSION_TIMEOUT_MINUTES: must be at least 1"
+        );
+        assert_eq!(
+            problem(&[
+                ("SESSION_TIMEOUT_MINUTES", "1"),
+                ("SESSION_RENEW_AFTER_SECONDS", "60")
+            ]),
+            "SESSION_RENEW_AFTER_SECONDS: must be between 0 and 59, got 60"
+        );
+        let c = parse(&[("SESSION_ABSOLUTE_TIMEOUT_MINUTES", "0")]).unwrap();
+        assert_eq!(c.expiry.absolute_secs, 0);
+    }
+
+    #[test]
+    fn cookie_attributes_are_checked() {
+        assert!(
+            problem(&[("SESSION_COOKIE_NAME", "bad name")]).starts_with("SESSION_COOKIE_NAME: ")
+        );
+        assert_eq!(
+            problem(&[
+                ("SESSION_COOKIE_NAME", "__Host-sid"),
+                ("SESSION_COOKIE_DOMAIN", "example.com")
+            ]),
+            "SESSION_COOKIE_NAME: the `__Host-` prefix requires Secure, Path=/ and no Domain"
+        );
+        assert!(parse(&[("SESSION_COOKIE_NAME", "__Host-sid")]).is_ok());
+        assert_eq!(
+            problem(&[
+                ("SESSION_COOKIE_SAMESITE", "none"),
+                ("SESSION_COOKIE_SECURE", "false")
+            ]),
+            "SESSION_COOKIE_SAMESITE: `None` requires SESSION_COOKIE_SECURE=true"
+        );
+        assert_eq!(
+            problem(&[("SESSION_COOKIE_SECURE", "maybe")]),
+            "SESSION_COOKIE_SECURE: expected `true` or `false`, got `maybe`"
+        );
+        assert_eq!(
+            parse(&[("SESSION_COOKIE_SAMESITE", "Strict")])
+                .unwrap()
+                .cookie
+                .same_site,
+            SameSite::Strict
+        );
+    }
+
+    #[test]
+    fn store_and_origin() {
+        assert!(problem(&[("SESSION_STORE", "redis")])
+            .starts_with("SESSION_STORE: expected `d1` or `cookie`"));
+        assert_eq!(
+            parse(&[("ORIGIN_URL", "http://127.0.0.1:8788/")])
+                .unwrap()
+                .origin_url
+                .as_deref(),
+            Some("http://127.0.0.1:8788")
+        );
+        assert!(problem(&[("ORIGIN_URL", "ftp://x")]).starts_with("ORIGIN_URL: "));
+        assert!(problem(&[("ORIGIN_URL", "https://x/?a=1")]).starts_with("ORIGIN_URL: "));
+        assert!(
+            problem(&[("ORIGIN_SECRET", "short")]).starts_with("ORIGIN_SECRET: key is too short")
+        );
+    }
+
+    #[test]
+    fn signals_and_prefix() {
+        assert_eq!(
+            parse(&[("SESSION_SIGNALS", "none")]).unwrap().signals,
+            SignalFilter::None
+        );
+        assert_eq!(
+            parse(&[("SESSION_SIGNALS", "session_created, session_deleted")])
+                .unwrap()
+                .signals,
+            SignalFilter::Only(vec!["session_created".into(), "session_deleted".into()])
+        );
+        assert_eq!(
+            parse(&[("SESSION_HEADER_PREFIX", "X-Auth-")])
+                .unwrap()
+                .headers
+                .user_id,
+            "X-Auth-User-Id"
+        );
+        assert!(
+            problem(&[("SESSION_HEADER_PREFIX", "X Auth")]).starts_with("SESSION_HEADER_PREFIX: ")
+        );
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = parse(&[
+            ("SESSION_ADMIN_TOKEN", "admintoken-admintoken"),
+            ("ORIGIN_SECRET", SECRET),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains(SECRET) && !shown.contains("admintoken"),
+            "{shown}"
+        );
+    }
+}

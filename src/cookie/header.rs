@@ -1,0 +1,98 @@
+//! The inbound `Cookie` header: find the session cookie's values, and rebuild the header
+//! without them for the origin.
+//!
+//! Names are compared byte for byte: no `%`-decoding, no case folding (browsers send
+//! them as set), so `session%5Fid` is never read as `session_id`.
+
+/// Every value sent under `name`, in header order (browsers send the most specific
+/// path first; duplicates come from cookie tossing or stale domains).
+///
+/// Linear in the header's length and allocation-free: safe on a 128 KB header.
+pub fn values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> + 'h {
+    pairs(header).filter_map(move |(n, v)| (n == name).then_some(v))
+}
+
+/// The header without any `name` pair, or `None` when nothing else is left.
+#[must_use]
+pub fn without(header: &str, name: &str) -> Option<String> {
+    let mut out = String::with_capacity(header.len());
+    for (n, v) in pairs(header).filter(|(n, _)| *n != name) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(n);
+        if !v.is_empty() || !n.is_empty() {
+            out.push('=');
+        }
+        out.push_str(v);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `name=value` pairs, trimmed; a pair without `=` has an empty value. Empty pieces are
+/// skipped.
+fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|piece| {
+        let piece = piece.trim_matches([' ', '\t']);
+        if piece.is_empty() {
+            return None;
+        }
+        let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+        Some((
+            n.trim_matches([' ', '\t']),
+            trim_quotes(v.trim_matches([' ', '\t'])),
+        ))
+    })
+}
+
+fn trim_quotes(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_every_value_in_order() {
+        let h = "a=1; session_id=first;b=2;  session_id=\"second\" ";
+        assert_eq!(
+            values(h, "session_id").collect::<Vec<_>>(),
+            ["first", "second"]
+        );
+        assert_eq!(values(h, "missing").count(), 0);
+    }
+
+    #[test]
+    fn names_are_not_percent_decoded_or_case_folded() {
+        let h = "session%5Fid=x; Session_Id=y; session_id2=z";
+        assert_eq!(values(h, "session_id").count(), 0);
+    }
+
+    #[test]
+    fn removes_only_the_session_cookie() {
+        assert_eq!(
+            without("a=1; session_id=x; b=2; session_id=y", "session_id").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(without("session_id=x", "session_id"), None);
+        assert_eq!(without(" ; ", "session_id"), None);
+    }
+
+    #[test]
+    fn huge_header_is_handled() {
+        let mut h = String::new();
+        for i in 0..200 {
+            h.push_str(&format!("c{i}={}; ", "v".repeat(640)));
+        }
+        h.push_str("session_id=last");
+        assert!(h.len() > 128_000);
+        assert_eq!(values(&h, "session_id").collect::<Vec<_>>(), ["last"]);
+        assert_eq!(
+            without(&h, "session_id").map(|s| s.len()),
+            Some(h.len() - "; session_id=last".len())
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Cookies: signing keys, the reference cookie codec, the inbound `Cookie` header and
+//! `Set-Cookie` building. One module per concept.
+
+pub mod header;
+pub mod key;
+pub mod reference;
+pub mod set_cookie;
+
+/// The `SameSite` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax` (the default).
+    Lax,
+    /// `SameSite=None` (requires `Secure`).
+    None,
+}
+
+impl SameSite {
+    /// The attribute's value as sent.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+        }
+    }
+}
+
+/// Name and attributes of the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Cookie name (SESSION_COOKIE_NAME); may carry the `__Host-` or `__Secure-` prefix.
+    pub name: String,
+    /// Whether the `Secure` attribute is sent.
+    pub secure: bool,
+    /// The `SameSite` attribute.
+    pub same_site: SameSite,
+    /// The `Domain` attribute, when set.
+    pub domain: Option<String>,
+    /// The `Path` attribute.
+    pub path: String,
+}

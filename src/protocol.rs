@@ -1,0 +1,397 @@
+//! The header contract between sessiongate and the origin: which inbound headers are
+//! stripped, what is injected, and the commands the origin sends back.
+
+use crate::config::is_token_char;
+use crate::session::Data;
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::Value;
+use std::fmt;
+
+/// Longest accepted user id, in bytes.
+pub const MAX_USER_ID_LEN: usize = 256;
+
+/// The name of every header of the protocol under one prefix (SESSION_HEADER_PREFIX).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderNames {
+    /// The prefix, lower-cased, `_` read as `-`: what [`HeaderNames::owns`] compares.
+    prefix_lower: String,
+    /// `<prefix>Id`: the session id.
+    pub id: String,
+    /// `<prefix>User-Id`: the user id to the origin; from the origin, a login.
+    pub user_id: String,
+    /// `<prefix>Data`: base64url JSON of the session data.
+    pub data: String,
+    /// `<prefix>New`: `1` when the request had no session.
+    pub new: String,
+    /// `<prefix>Expires-At`: RFC 3339 idle expiry.
+    pub expires_at: String,
+    /// `<prefix>Store`: where the session came from.
+    pub store: String,
+    /// `<prefix>Assertion`: the signed assertion for the origin.
+    pub assertion: String,
+    /// `<prefix>Update`: a JSON merge patch from the origin.
+    pub update: String,
+    /// `<prefix>Action`: a lifecycle command from the origin.
+    pub action: String,
+}
+
+impl HeaderNames {
+    /// The names under `prefix` (e.g. `X-Session-`).
+    ///
+    /// # Errors
+    /// A description of the problem when `prefix` is empty, longer than 64 bytes or not
+    /// made of header-name characters.
+    pub fn new(prefix: &str) -> Result<Self, String> {
+        if prefix.is_empty() || prefix.len() > 64 {
+            return Err(format!("expected 1 to 64 characters, got {}", prefix.len()));
+        }
+        if let Some(bad) = prefix.chars().find(|c| !is_token_char(*c)) {
+            return Err(format!(
+                "`{prefix}` has a character not allowed in a header name: {bad:?}"
+            ));
+        }
+        let n = |suffix: &str| format!("{prefix}{suffix}");
+        Ok(Self {
+            prefix_lower: normalize(prefix),
+            id: n("Id"),
+            user_id: n("User-Id"),
+            data: n("Data"),
+            new: n("New"),
+            expires_at: n("Expires-At"),
+            store: n("Store"),
+            assertion: n("Assertion"),
+            update: n("Update"),
+            action: n("Action"),
+        })
+    }
+
+    /// Whether a header called `name` belongs to sessiongate, comparing case-insensitively
+    /// and reading `_` as `-` (proxies and CGI-style origins often treat them alike).
+    #[must_use]
+    pub fn owns(&self, name: &str) -> bool {
+        let p = self.prefix_lower.as_bytes();
+        name.len() >= p.len()
+            && name.as_bytes()[..p.len()]
+                .iter()
+                .zip(p)
+                .all(|(a, b)| norm_byte(*a) == *b)
+    }
+
+    /// Every header the origin may send back that sessiongate consumes or must keep from
+    /// the client: the commands and the injected names (an origin echoing its request
+    /// headers must not leak the assertion).
+    #[must_use]
+    pub fn response_owned(&self) -> [&str; 9] {
+        [
+            &self.update,
+            &self.action,
+            &self.user_id,
+            &self.id,
+            &self.data,
+            &self.new,
+            &self.expires_at,
+            &self.store,
+            &self.assertion,
+        ]
+    }
+}
+
+fn norm_byte(b: u8) -> u8 {
+    if b == b'_' {
+        b'-'
+    } else {
+        b.to_ascii_lowercase()
+    }
+}
+
+fn normalize(s: &str) -> String {
+    s.bytes().map(|b| char::from(norm_byte(b))).collect()
+}
+
+/// Where the request's session came from (`X-Session-Store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreLabel {
+    /// Loaded from D1 (or none yet, with D1 healthy).
+    D1,
+    /// D1 failed: no session identity this request.
+    Unavailable,
+}
+
+impl StoreLabel {
+    /// The header value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::D1 => "d1",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// `X-Session-Data`: base64url (unpadded) of the data as JSON.
+#[must_use]
+pub fn encode_data(data: &Data) -> String {
+    // Serializing a map of JSON values cannot fail; an empty object is the safe fallback.
+    let json = serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec());
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// What the origin asked for in its response headers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Commands {
+    /// Merge patch of the data (`<prefix>Update`).
+    pub update: Option<Data>,
+    /// Log this user in (`<prefix>User-Id`); cycles the session id.
+    pub login: Option<String>,
+    /// Lifecycle actions (`<prefix>Action`).
+    pub actions: Actions,
+}
+
+impl Commands {
+    /// Whether the origin asked for nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.update.is_none() && self.login.is_none() && self.actions == Actions::default()
+    }
+}
+
+/// The actions of `<prefix>Action`, a comma-separated list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// `delete`: log out, remove the session.
+    pub delete: bool,
+    /// `cycle`: new id, same data.
+    pub cycle: bool,
+    /// `clear`: empty the data, keep the session.
+    pub clear: bool,
+    /// `create`: create the session now even if nothing is written.
+    pub create: bool,
+    /// `revoke-user`: delete every session of the session's user.
+    pub revoke_user: bool,
+}
+
+/// A command header that could not be used; it is ignored, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandError {
+    /// `<prefix>Update` is not a JSON object (plain or base64url).
+    BadUpdate(&'static str),
+    /// `<prefix>User-Id` is empty, too long or holds control characters.
+    BadUserId(&'static str),
+    /// `<prefix>Action` names an unknown action (the name, cut to 32 bytes).
+    BadAction(String),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadUpdate(why) => write!(f, "update header ignored: {why}"),
+            Self::BadUserId(why) => write!(f, "user id header ignored: {why}"),
+            Self::BadAction(name) => write!(f, "unknown action ignored: {name:?}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// Parses the origin's command headers (each `None` when absent). Bad headers are
+/// skipped and reported; the rest still apply.
+#[must_use]
+pub fn parse_commands(
+    update: Option<&str>,
+    login: Option<&str>,
+    action: Option<&str>,
+) -> (Commands, Vec<CommandError>) {
+    let mut cmds = Commands::default();
+    let mut errors = Vec::new();
+    if let Some(raw) = update {
+        match parse_update(raw) {
+            Ok(patch) => cmds.update = Some(patch),
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(raw) = login {
+        match parse_user_id(raw) {
+            Ok(user) => cmds.login = Some(user),
+            Err(e) => errors.push(e),
+        }
+    }
+    for name in action
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let a = &mut cmds.actions;
+        match name.to_ascii_lowercase().as_str() {
+            "delete" => a.delete = true,
+            "cycle" => a.cycle = true,
+            "clear" => a.clear = true,
+            "create" => a.create = true,
+            "revoke-user" => a.revoke_user = true,
+            _ => errors.push(CommandError::BadAction(name.chars().take(32).collect())),
+        }
+    }
+    (cmds, errors)
+}
+
+fn parse_update(raw: &str) -> Result<Data, CommandError> {
+    let raw = raw.trim();
+    // Plain JSON first; base64url text never parses as a JSON object.
+    let value = match serde_json::from_str::<Value>(raw) {
+        Ok(v) => v,
+        Err(_) if raw.starts_with('{') => return Err(CommandError::BadUpdate("invalid JSON")),
+        Err(_) => {
+            let json = URL_SAFE_NO_PAD
+                .decode(raw.trim_end_matches('='))
+                .or_else(|_| URL_SAFE.decode(raw))
+                .map_err(|_| CommandError::BadUpdate("neither JSON nor base64url"))?;
+            serde_json::from_slice(&json).map_err(|_| CommandError::BadUpdate("invalid JSON"))?
+        }
+    };
+    match value {
+        Value::Object(patch) => Ok(patch),
+        _ => Err(CommandError::BadUpdate("not a JSON object")),
+    }
+}
+
+fn parse_user_id(raw: &str) -> Result<String, CommandError> {
+    let user = raw.trim();
+    if user.is_empty() {
+        return Err(CommandError::BadUserId("empty"));
+    }
+    if user.len() > MAX_USER_ID_LEN {
+        return Err(CommandError::BadUserId("longer than 256 bytes"));
+    }
+    if !user.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(CommandError::BadUserId("not printable ASCII"));
+    }
+    Ok(user.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names() -> HeaderNames {
+        HeaderNames::new("X-Session-").unwrap()
+    }
+
+    #[test]
+    fn ownership_ignores_case_and_underscores() {
+        let n = names();
+        for owned in [
+            "x-session-id",
+            "X-Session-User-Id",
+            "X_Session_User_Id",
+            "x_SESSION-data",
+            "X-SESSION-ANYTHING",
+            "x-session-",
+        ] {
+            assert!(n.owns(owned), "{owned}");
+        }
+        for other in [
+            "x-sessionid",
+            "x-sess",
+            "cookie",
+            "xx-session-id",
+            "x-session",
+        ] {
+            assert!(!n.owns(other), "{other}");
+        }
+        // Non-ASCII never panics on a char boundary.
+        assert!(!n.owns("x-sessioné-id"));
+        assert!(!n.owns("é"));
+    }
+
+    #[test]
+    fn custom_prefix() {
+        let n = HeaderNames::new("X_Auth_").unwrap();
+        assert!(n.owns("x-auth-user-id"));
+        assert_eq!(n.user_id, "X_Auth_User-Id");
+        assert!(HeaderNames::new("").is_err());
+        assert!(HeaderNames::new("X-Session:\r\n").is_err());
+    }
+
+    #[test]
+    fn data_is_unpadded_base64url_json() {
+        let mut d = Data::new();
+        d.insert("cart".into(), json!([1, 2]));
+        let enc = encode_data(&d);
+        assert!(!enc.contains(['=', '+', '/']));
+        let back: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(enc).unwrap()).unwrap();
+        assert_eq!(back, json!({"cart": [1, 2]}));
+    }
+
+    #[test]
+    fn update_as_json_or_base64url() {
+        let (c, e) = parse_commands(Some(r#"{"a":1,"b":null}"#), None, None);
+        assert!(e.is_empty());
+        assert_eq!(Value::Object(c.update.unwrap()), json!({"a":1,"b":null}));
+        let b64 = URL_SAFE_NO_PAD.encode(r#"{"x":"y"}"#);
+        let (c, _) = parse_commands(Some(&b64), None, None);
+        assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"y"}));
+        let padded = URL_SAFE.encode(r#"{"x":"yz"}"#);
+        assert!(padded.ends_with('='));
+        let (c, _) = parse_commands(Some(&padded), None, None);
+        assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"yz"}));
+    }
+
+    #[test]
+    fn bad_commands_are_reported_and_the_rest_applies() {
+        let (c, e) = parse_commands(Some("[1,2]"), Some("alice"), Some("cycle, explode"));
+        assert_eq!(c.update, None);
+        assert_eq!(c.login.as_deref(), Some("alice"));
+        assert!(c.actions.cycle && !c.actions.delete);
+        assert_eq!(
+            e,
+            [
+                CommandError::BadUpdate("not a JSON object"),
+                CommandError::BadAction("explode".into())
+            ]
+        );
+        let (_, e) = parse_commands(Some("{not json"), None, None);
+        assert_eq!(e, [CommandError::BadUpdate("invalid JSON")]);
+        let (_, e) = parse_commands(Some("%%%"), None, None);
+        assert_eq!(e, [CommandError::BadUpdate("neither JSON nor base64url")]);
+    }
+
+    #[test]
+    fn user_ids_are_bounded_and_printable() {
+        let long = "u".repeat(257);
+        for (raw, why) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            (&long[..], "longer than 256 bytes"),
+            ("a\u{7f}b", "not printable ASCII"),
+            ("é", "not printable ASCII"),
+        ] {
+            let (c, e) = parse_commands(None, Some(raw), None);
+            assert_eq!(
+                (c.login, e),
+                (None, vec![CommandError::BadUserId(why)]),
+                "{raw:?}"
+            );
+        }
+        let (c, _) = parse_commands(None, Some(" user 42 "), None);
+        assert_eq!(c.login.as_deref(), Some("user 42"));
+    }
+
+    #[test]
+    fn actions_combine() {
+        let (c, e) = parse_commands(None, None, Some("Delete,clear , CREATE,revoke-user"));
+        assert!(e.is_empty());
+        assert_eq!(
+            c.actions,
+            Actions {
+                delete: true,
+                cycle: false,
+                clear: true,
+                create: true,
+                revoke_user: true
+            }
+        );
+        assert!(parse_commands(None, None, Some(" , ")).0.is_empty());
+    }
+}

@@ -1,0 +1,213 @@
+//! The behaviour every [`Store`] must have. Each backend's tests call [`run`].
+
+use super::{Store, StoreError, Update};
+use crate::session::{Data, Record, SessionId};
+use crate::time::Timestamp;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+/// Drives a future that never waits on I/O (every native store) to completion.
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+fn record(user: Option<&str>, data: Value) -> Record {
+    let Value::Object(data) = data else {
+        panic!("object")
+    };
+    Record {
+        id: SessionId::random(),
+        user_id: user.map(str::to_owned),
+        data,
+        created_at: T0,
+        expires_at: T0.plus(600),
+        absolute_expires_at: Some(T0.plus(3600)),
+        updated_at: T0,
+        version: 1,
+    }
+}
+
+fn patch(v: Value) -> Option<Data> {
+    match v {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+fn update(id: SessionId) -> Update {
+    Update {
+        id,
+        new_id: None,
+        user_id: None,
+        clear: false,
+        patch: None,
+        expires_at: T0.plus(700),
+        now: T0.plus(100),
+    }
+}
+
+/// Runs every conformance case against fresh stores from `make`.
+pub(crate) fn run<S: Store>(make: impl Fn() -> S) {
+    block_on(async {
+        round_trip(&make()).await;
+        unknown_ids(&make()).await;
+        duplicate_insert_fails(&make()).await;
+        patches_merge_into_stored_data(&make()).await;
+        concurrent_patches_of_different_keys_both_survive(&make()).await;
+        cycle_moves_the_row(&make()).await;
+        login_and_clear(&make()).await;
+        delete_and_delete_user(&make()).await;
+        awkward_values_round_trip(&make()).await;
+    });
+}
+
+async fn round_trip(s: &impl Store) {
+    let r = record(Some("alice"), json!({"cart": [1, 2], "n": {"deep": true}}));
+    s.insert(&r).await.unwrap();
+    assert_eq!(s.load(&r.id).await.unwrap(), Some(r));
+}
+
+async fn unknown_ids(s: &impl Store) {
+    let id = SessionId::random();
+    assert_eq!(s.load(&id).await.unwrap(), None);
+    assert_eq!(s.update(&update(id)).await, Ok(false));
+    assert_eq!(s.delete(&id).await, Ok(false));
+    assert_eq!(s.delete_user("nobody").await, Ok(0));
+}
+
+async fn duplicate_insert_fails(s: &impl Store) {
+    let r = record(None, json!({}));
+    s.insert(&r).await.unwrap();
+    assert!(matches!(s.insert(&r).await, Err(StoreError::Backend(_))));
+}
+
+async fn patches_merge_into_stored_data(s: &impl Store) {
+    let r = record(None, json!({"a": 1, "b": {"x": 1, "y": 2}, "gone": true}));
+    s.insert(&r).await.unwrap();
+    let u = Update {
+        patch: patch(json!({"b": {"y": null, "z": 3}, "gone": null, "c": "new"})),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&u).await, Ok(true));
+    let got = s.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        Value::Object(got.data),
+        json!({"a": 1, "b": {"x": 1, "z": 3}, "c": "new"})
+    );
+    assert_eq!(
+        (got.expires_at, got.updated_at, got.version),
+        (T0.plus(700), T0.plus(100), 2)
+    );
+    assert_eq!(
+        (got.created_at, got.absolute_expires_at),
+        (T0, Some(T0.plus(3600)))
+    );
+}
+
+async fn concurrent_patches_of_different_keys_both_survive(s: &impl Store) {
+    let r = record(None, json!({}));
+    s.insert(&r).await.unwrap();
+    // Both requests loaded the empty session before either wrote.
+    let first = Update {
+        patch: patch(json!({"left": 1})),
+        ..update(r.id)
+    };
+    let second = Update {
+        patch: patch(json!({"right": 2})),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&first).await, Ok(true));
+    assert_eq!(s.update(&second).await, Ok(true));
+    let got = s.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(Value::Object(got.data), json!({"left": 1, "right": 2}));
+    assert_eq!(got.version, 3);
+}
+
+async fn cycle_moves_the_row(s: &impl Store) {
+    let r = record(Some("bob"), json!({"k": "v"}));
+    s.insert(&r).await.unwrap();
+    let new_id = SessionId::random();
+    assert_eq!(
+        s.update(&Update {
+            new_id: Some(new_id),
+            ..update(r.id)
+        })
+        .await,
+        Ok(true)
+    );
+    assert_eq!(s.load(&r.id).await.unwrap(), None);
+    let got = s.load(&new_id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.user_id.as_deref(), Value::Object(got.data)),
+        (Some("bob"), json!({"k": "v"}))
+    );
+    // Cycling onto an id that exists fails and changes nothing.
+    let other = record(None, json!({}));
+    s.insert(&other).await.unwrap();
+    assert!(s
+        .update(&Update {
+            new_id: Some(other.id),
+            ..update(new_id)
+        })
+        .await
+        .is_err());
+    assert!(s.load(&new_id).await.unwrap().is_some());
+}
+
+async fn login_and_clear(s: &impl Store) {
+    let r = record(None, json!({"cart": [1], "tmp": 1}));
+    s.insert(&r).await.unwrap();
+    let u = Update {
+        user_id: Some(Some("carol".into())),
+        clear: true,
+        patch: patch(json!({"fresh": true})),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&u).await, Ok(true));
+    let got = s.load(&r.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.user_id.as_deref(), Value::Object(got.data)),
+        (Some("carol"), json!({"fresh": true}))
+    );
+    let logout_user = Update {
+        user_id: Some(None),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&logout_user).await, Ok(true));
+    assert_eq!(s.load(&r.id).await.unwrap().unwrap().user_id, None);
+}
+
+async fn delete_and_delete_user(s: &impl Store) {
+    let a1 = record(Some("dave"), json!({}));
+    let a2 = record(Some("dave"), json!({}));
+    let b = record(Some("erin"), json!({}));
+    for r in [&a1, &a2, &b] {
+        s.insert(r).await.unwrap();
+    }
+    assert_eq!(s.delete(&b.id).await, Ok(true));
+    assert_eq!(s.load(&b.id).await.unwrap(), None);
+    assert_eq!(s.delete_user("dave").await, Ok(2));
+    assert_eq!(s.load(&a1.id).await.unwrap(), None);
+    assert_eq!(s.load(&a2.id).await.unwrap(), None);
+}
+
+async fn awkward_values_round_trip(s: &impl Store) {
+    let nasty = "'; DROP TABLE sessions; --\u{0}\r\n\"\\";
+    let r = record(
+        Some(nasty),
+        json!({nasty: nasty, "big": "x".repeat(10_240), "uni": "日本 🍪"}),
+    );
+    s.insert(&r).await.unwrap();
+    assert_eq!(s.load(&r.id).await.unwrap(), Some(r.clone()));
+    assert_eq!(s.delete_user(nasty).await, Ok(1));
+}

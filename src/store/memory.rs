@@ -1,0 +1,87 @@
+//! An in-memory store: for tests and for apps that want sessions without persistence.
+
+use super::{Store, StoreError, Update};
+use crate::patch;
+use crate::session::{Data, Record, SessionId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Sessions in a `HashMap`, lost with the isolate.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    rows: RefCell<HashMap<SessionId, Record>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        Ok(self.rows.borrow().get(id).cloned())
+    }
+
+    async fn insert(&self, record: &Record) -> Result<(), StoreError> {
+        let mut rows = self.rows.borrow_mut();
+        if rows.contains_key(&record.id) {
+            return Err(StoreError::Backend(format!(
+                "session {} already exists",
+                record.id
+            )));
+        }
+        rows.insert(record.id, record.clone());
+        Ok(())
+    }
+
+    async fn update(&self, u: &Update) -> Result<bool, StoreError> {
+        let mut rows = self.rows.borrow_mut();
+        if let Some(new_id) = u.new_id.filter(|n| *n != u.id) {
+            if rows.contains_key(&new_id) {
+                return Err(StoreError::Backend(format!(
+                    "session {new_id} already exists"
+                )));
+            }
+        }
+        let Some(mut r) = rows.remove(&u.id) else {
+            return Ok(false);
+        };
+        if let Some(user) = &u.user_id {
+            r.user_id.clone_from(user);
+        }
+        if u.clear {
+            r.data = Data::new();
+        }
+        if let Some(p) = &u.patch {
+            patch::merge(&mut r.data, p);
+        }
+        r.id = u.new_id.unwrap_or(u.id);
+        r.expires_at = u.expires_at;
+        r.updated_at = u.now;
+        r.version += 1;
+        rows.insert(r.id, r);
+        Ok(true)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.rows.borrow_mut().remove(id).is_some())
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let mut rows = self.rows.borrow_mut();
+        let before = rows.len();
+        rows.retain(|_, r| r.user_id.as_deref() != Some(user_id));
+        Ok((before - rows.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conformance() {
+        super::super::conformance::run(super::MemoryStore::new);
+    }
+}

@@ -1,0 +1,97 @@
+//! The store trait every session backend implements, and the backends that run natively.
+//!
+//! The D1 store lives in the edge layer (it needs the JS binding); its SQL lives in
+//! [`sql`] so the native SQLite twin used in tests runs exactly the same statements.
+
+pub mod memory;
+pub mod row;
+pub mod sql;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+#[cfg(test)]
+mod sqlite;
+
+use crate::session::{Data, Record, SessionId};
+use crate::time::Timestamp;
+use std::fmt;
+
+/// A store operation that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The backend failed (D1 down, SQL error, binding missing).
+    Backend(String),
+    /// A stored row could not be read back (not a JSON object, bad id, bad time).
+    Corrupt(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Backend(m) => write!(f, "store backend error: {m}"),
+            Self::Corrupt(m) => write!(f, "stored session is corrupt: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// One write to an existing session, applied atomically by the store.
+///
+/// The data change is a merge patch applied by the store to whatever is stored *now*
+/// (not to the copy this request loaded), so two requests patching different keys both
+/// survive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The session to change.
+    pub id: SessionId,
+    /// A new id for it (cycle / login); `None` keeps the id.
+    pub new_id: Option<SessionId>,
+    /// `Some(user)` sets the user (`Some(None)`: anonymous); `None` leaves it.
+    pub user_id: Option<Option<String>>,
+    /// Empty the data before applying `patch`.
+    pub clear: bool,
+    /// Merge patch of the data.
+    pub patch: Option<Data>,
+    /// The new idle expiry.
+    pub expires_at: Timestamp,
+    /// Time of the write.
+    pub now: Timestamp,
+}
+
+/// A session backend. Async because D1 is; no `Send` bound because workers are
+/// single-threaded.
+#[allow(async_fn_in_trait)]
+pub trait Store {
+    /// The session stored under `id`, expired or not (the caller applies the expiry
+    /// rules, so it can tell "expired" from "unknown").
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails, [`StoreError::Corrupt`] when the row
+    /// cannot be decoded.
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError>;
+
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], including when `record.id` is already taken.
+    async fn insert(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// Applies `update`; `Ok(false)` when the session no longer exists.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails or the new id is taken.
+    async fn update(&self, update: &Update) -> Result<bool, StoreError>;
+
+    /// Deletes one session; `Ok(false)` when it did not exist.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Deletes every session of `user_id`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
+}

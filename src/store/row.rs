@@ -1,0 +1,57 @@
+//! A `sessions` row as SQL returns it (columns of [`super::sql::LOAD`]), and its
+//! conversion to and from a [`Record`].
+
+use super::StoreError;
+use crate::session::{Data, Record, SessionId};
+use crate::time::Timestamp;
+use serde::Deserialize;
+
+/// One row of `sessions`, untyped as the database holds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Row {
+    /// `id`
+    pub id: String,
+    /// `user_id`
+    pub user_id: Option<String>,
+    /// `data`: JSON text.
+    pub data: String,
+    /// `created_at`
+    pub created_at: i64,
+    /// `expires_at`
+    pub expires_at: i64,
+    /// `absolute_expires_at`
+    pub absolute_expires_at: Option<i64>,
+    /// `updated_at`
+    pub updated_at: i64,
+    /// `version`
+    pub version: i64,
+}
+
+impl TryFrom<Row> for Record {
+    type Error = StoreError;
+
+    fn try_from(row: Row) -> Result<Self, StoreError> {
+        let id: SessionId = row
+            .id
+            .parse()
+            .map_err(|_| StoreError::Corrupt("id is not a canonical UUID".into()))?;
+        let data: Data = serde_json::from_str(&row.data)
+            .map_err(|e| StoreError::Corrupt(format!("data of {id} is not a JSON object: {e}")))?;
+        Ok(Self {
+            id,
+            user_id: row.user_id,
+            data,
+            created_at: Timestamp::from_unix(row.created_at),
+            expires_at: Timestamp::from_unix(row.expires_at),
+            absolute_expires_at: row.absolute_expires_at.map(Timestamp::from_unix),
+            updated_at: Timestamp::from_unix(row.updated_at),
+            version: row.version,
+        })
+    }
+}
+
+/// The data as the JSON text stored in `data`.
+#[must_use]
+pub fn data_json(data: &Data) -> String {
+    serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned())
+}

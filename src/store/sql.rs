@@ -1,0 +1,66 @@
+//! Every SQL statement sessiongate runs, in one place. Parameters are always bound,
+//! never formatted in. Column order of [`LOAD`] is what row decoders expect.
+
+/// One session by id (`?1`).
+pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
+     updated_at, version FROM sessions WHERE id = ?1";
+
+/// A new session: id, user_id, data (JSON text), created_at, expires_at,
+/// absolute_expires_at, updated_at.
+pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
+     absolute_expires_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)";
+
+/// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
+/// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
+/// (JSON text, `{}` for none), `?7` expires_at, `?8` updated_at. The patch is applied to
+/// the stored data by SQLite's `json_patch` (RFC 7396), so concurrent patches of
+/// different keys both survive.
+pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
+     user_id = CASE WHEN ?3 = 1 THEN ?4 ELSE user_id END, \
+     data = json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), \
+     expires_at = ?7, updated_at = ?8, version = version + 1 WHERE id = ?1";
+
+/// Delete one session (`?1` id).
+pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1";
+
+/// Delete every session of a user (`?1` user_id).
+pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1";
+
+/// The bound parameters of [`UPDATE`], in order, as plain values any driver can bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateParams {
+    /// `?1`
+    pub id: String,
+    /// `?2`
+    pub new_id: String,
+    /// `?3`
+    pub set_user: i64,
+    /// `?4`
+    pub user_id: Option<String>,
+    /// `?5`
+    pub clear: i64,
+    /// `?6`
+    pub patch: String,
+    /// `?7`
+    pub expires_at: i64,
+    /// `?8`
+    pub now: i64,
+}
+
+impl From<&super::Update> for UpdateParams {
+    fn from(u: &super::Update) -> Self {
+        Self {
+            id: u.id.to_string(),
+            new_id: u.new_id.unwrap_or(u.id).to_string(),
+            set_user: i64::from(u.user_id.is_some()),
+            user_id: u.user_id.clone().flatten(),
+            clear: i64::from(u.clear),
+            patch: u
+                .patch
+                .as_ref()
+                .map_or_else(|| "{}".to_owned(), super::row::data_json),
+            expires_at: u.expires_at.unix(),
+            now: u.now.unix(),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The D1 SQL run natively against SQLite (rusqlite): the conformance suite checks the
+//! statements of [`super::sql`] without a worker runtime.
+
+use super::row::{data_json, Row};
+use super::{sql, Store, StoreError, Update};
+use crate::session::{Record, SessionId};
+use rusqlite::{params, Connection, OptionalExtension};
+
+struct SqliteStore(Connection);
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    fn new() -> Self {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../migrations/0001_sessions.sql"))
+            .unwrap();
+        Self(conn)
+    }
+}
+
+impl Store for SqliteStore {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let row = self
+            .0
+            .query_row(sql::LOAD, [id.to_string()], |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    data: r.get(2)?,
+                    created_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    absolute_expires_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    version: r.get(7)?,
+                })
+            })
+            .optional()
+            .map_err(backend)?;
+        row.map(Record::try_from).transpose()
+    }
+
+    async fn insert(&self, r: &Record) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                sql::INSERT,
+                params![
+                    r.id.to_string(),
+                    r.user_id,
+                    data_json(&r.data),
+                    r.created_at.unix(),
+                    r.expires_at.unix(),
+                    r.absolute_expires_at.map(|t| t.unix()),
+                    r.updated_at.unix(),
+                ],
+            )
+            .map(drop)
+            .map_err(backend)
+    }
+
+    async fn update(&self, u: &Update) -> Result<bool, StoreError> {
+        let p = sql::UpdateParams::from(u);
+        self.0
+            .execute(
+                sql::UPDATE,
+                params![
+                    p.id,
+                    p.new_id,
+                    p.set_user,
+                    p.user_id,
+                    p.clear,
+                    p.patch,
+                    p.expires_at,
+                    p.now
+                ],
+            )
+            .map(|n| n > 0)
+            .map_err(backend)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.0
+            .execute(sql::DELETE, [id.to_string()])
+            .map(|n| n > 0)
+            .map_err(backend)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.0
+            .execute(sql::DELETE_USER, [user_id])
+            .map(|n| n as u64)
+            .map_err(backend)
+    }
+}
+
+#[test]
+fn conformance() {
+    super::conformance::run(SqliteStore::new);
+}
