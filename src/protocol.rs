@@ -269,6 +269,22 @@ fn parse_user_id(raw: &str) -> Result<String, CommandError> {
     Ok(user.to_owned())
 }
 
+/// The path and query of an absolute URL (`/` when it has none). Workers hand over
+/// absolute, normalized URLs, so slicing is exact and spares the `url` crate (~88 KB of
+/// gzip wasm).
+#[must_use]
+pub fn url_path(url: &str) -> &str {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    url[start..].find(['/', '?']).map_or("/", |i| &url[start + i..])
+}
+
+/// The host (with port) of an absolute URL.
+#[must_use]
+pub fn url_host(url: &str) -> &str {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    rest.find(['/', '?']).map_or(rest, |i| &rest[..i])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,6 +392,15 @@ mod tests {
         }
         let (c, _) = parse_commands(None, Some(" user 42 "), None);
         assert_eq!(c.login.as_deref(), Some("user 42"));
+    }
+
+    #[test]
+    fn url_parts() {
+        assert_eq!(url_path("https://a.example:8443/x/y?q=1#f"), "/x/y?q=1#f");
+        assert_eq!(url_path("https://a.example"), "/");
+        assert_eq!(url_path("https://a.example?q"), "?q");
+        assert_eq!(url_host("https://a.example:8443/x"), "a.example:8443");
+        assert_eq!(url_host("http://h"), "h");
     }
 
     #[test]

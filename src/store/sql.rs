@@ -64,3 +64,6 @@ impl From<&super::Update> for UpdateParams {
         }
     }
 }
+
+/// Health check: D1 answers and the migrations ran.
+pub const PING: &str = "SELECT 1 FROM sessions LIMIT 1";

@@ -1,0 +1,59 @@
+// A demo origin behind sessiongate: reads the session from X-Session-* headers and
+// changes it with response headers. No framework, no dependencies.
+//   node examples/origin-node/server.mjs [port]     (default 8788, loopback only)
+import { createServer } from "node:http";
+
+const port = Number(process.argv[2] ?? process.env.PORT ?? 8788);
+
+function session(req) {
+  const data = req.headers["x-session-data"];
+  return {
+    id: req.headers["x-session-id"] ?? null,
+    user: req.headers["x-session-user-id"] ?? null,
+    isNew: req.headers["x-session-new"] === "1",
+    store: req.headers["x-session-store"] ?? null,
+    expiresAt: req.headers["x-session-expires-at"] ?? null,
+    data: data ? JSON.parse(Buffer.from(data, "base64url").toString("utf8")) : {},
+  };
+}
+
+async function form(req) {
+  let body = "";
+  for await (const chunk of req) body += chunk;
+  return new URLSearchParams(body);
+}
+
+const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function page(s) {
+  const cart = Array.isArray(s.data.cart) ? s.data.cart : [];
+  return `<!doctype html><meta charset="utf-8"><title>demo origin</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style>
+<h1>Demo origin behind sessiongate</h1>
+<p>Session: <code>${escape(s.id ?? "none yet")}</code> (store ${escape(s.store)}, expires ${escape(s.expiresAt ?? "-")})</p>
+<p>User: <b>${escape(s.user ?? "anonymous")}</b></p>
+<p>Cart: ${cart.length ? cart.map(escape).join(", ") : "empty"}</p>
+<form method="post" action="/login"><input name="user" placeholder="user name" required> <button>Log in</button></form>
+<form method="post" action="/cart"><input name="item" placeholder="item" required> <button>Add to cart</button></form>
+<form method="post" action="/logout"><button>Log out</button></form>
+<p><a href="/__session/">gateway status</a></p>`;
+}
+
+createServer(async (req, res) => {
+  const s = session(req);
+  const back = { location: "/", "content-type": "text/plain" };
+  if (req.method === "POST" && req.url === "/login") {
+    const user = (await form(req)).get("user") ?? "";
+    res.writeHead(303, { ...back, "x-session-user-id": user }).end("logged in\n");
+  } else if (req.method === "POST" && req.url === "/cart") {
+    const item = (await form(req)).get("item") ?? "";
+    const cart = [...(Array.isArray(s.data.cart) ? s.data.cart : []), item];
+    res.writeHead(303, { ...back, "x-session-update": JSON.stringify({ cart }) }).end("added\n");
+  } else if (req.method === "POST" && req.url === "/logout") {
+    res.writeHead(303, { ...back, "x-session-action": "delete" }).end("logged out\n");
+  } else if (req.url === "/session.json") {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(s));
+  } else {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page(s));
+  }
+}).listen(port, "127.0.0.1", () => console.log(`demo origin on http://127.0.0.1:${port}`));

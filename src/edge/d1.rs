@@ -1,0 +1,115 @@
+//! The D1 store: [`Store`] over the `SESSIONS_DB` binding, running the statements of
+//! [`crate::store::sql`].
+
+use crate::session::{Record, SessionId};
+use crate::store::row::{data_json, Row};
+use crate::store::sql::{self, UpdateParams};
+use crate::store::{Store, StoreError, Update};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+/// Sessions in D1.
+pub struct D1Store {
+    db: D1Database,
+}
+
+impl D1Store {
+    /// The store over `db`.
+    pub fn new(db: D1Database) -> Self {
+        Self { db }
+    }
+
+    fn statement(&self, query: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
+        self.db.prepare(query).bind(args).map_err(backend)
+    }
+
+    /// Rows changed by `query`.
+    async fn run(&self, query: &str, args: &[JsValue]) -> Result<u64, StoreError> {
+        let result = self.statement(query, args)?.run().await.map_err(backend)?;
+        let meta = result.meta().map_err(backend)?;
+        Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
+    }
+
+    /// Checks that D1 answers and the `sessions` table exists.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with D1's message.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.statement(sql::PING, &[])?
+            .raw_js_value()
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+}
+
+fn backend(e: worker::Error) -> StoreError {
+    let message = match &e {
+        // D1 puts its reason in `cause` when it has one, else in the message.
+        worker::Error::D1(d1) => {
+            let err: &worker::js_sys::Error = d1.as_ref();
+            match d1.cause() {
+                c if c == "unknown error" => String::from(err.message()),
+                c => c,
+            }
+        }
+        other => other.to_string(),
+    };
+    StoreError::Backend(message)
+}
+
+fn int(n: i64) -> JsValue {
+    // Unix seconds and counters are far inside f64's exact-integer range.
+    JsValue::from_f64(n as f64)
+}
+
+fn opt_str(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+impl Store for D1Store {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        let row: Option<Row> = self
+            .statement(sql::LOAD, &[id.to_string().into()])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        row.map(Record::try_from).transpose()
+    }
+
+    async fn insert(&self, r: &Record) -> Result<(), StoreError> {
+        let args = [
+            r.id.to_string().into(),
+            opt_str(r.user_id.as_deref()),
+            data_json(&r.data).into(),
+            int(r.created_at.unix()),
+            int(r.expires_at.unix()),
+            r.absolute_expires_at.map_or(JsValue::NULL, |t| int(t.unix())),
+            int(r.updated_at.unix()),
+        ];
+        self.run(sql::INSERT, &args).await.map(drop)
+    }
+
+    async fn update(&self, u: &Update) -> Result<bool, StoreError> {
+        let p = UpdateParams::from(u);
+        let args = [
+            p.id.into(),
+            p.new_id.into(),
+            int(p.set_user),
+            opt_str(p.user_id.as_deref()),
+            int(p.clear),
+            p.patch.into(),
+            int(p.expires_at),
+            int(p.now),
+        ];
+        self.run(sql::UPDATE, &args).await.map(|n| n > 0)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.run(sql::DELETE, &[id.to_string().into()]).await.map(|n| n > 0)
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.run(sql::DELETE_USER, &[user_id.into()]).await
+    }
+}

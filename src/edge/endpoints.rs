@@ -1,0 +1,68 @@
+//! What sessiongate answers itself under `/__session`: health, and the static files of
+//! www/ (the dashboard) through the `ASSETS` binding.
+
+use super::d1::D1Store;
+use super::{ASSETS, SESSIONS_DB};
+use crate::config::{Config, ConfigError};
+use serde_json::json;
+use worker::wasm_bindgen::JsValue;
+use worker::web_sys::{Headers, Request, Response, ResponseInit};
+use worker::{Env, Fetcher, Result};
+
+/// Answers a request under `/__session`.
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    cfg: &std::result::Result<Config, ConfigError>,
+    path: &str,
+) -> Result<Response> {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    match path {
+        "/__session/health" => health(env, cfg).await,
+        _ => match env.get_binding::<Fetcher>(ASSETS) {
+            Ok(assets) => {
+                let resp: worker::Response = assets.fetch_request(worker::Request::from(req)).await?;
+                Ok(resp.into())
+            }
+            Err(_) => text(404, "Not Found\n"),
+        },
+    }
+}
+
+/// `GET /__session/health`: configuration and D1 status; 200 when both are fine, else
+/// 503. Errors name the setting, never a secret's value.
+async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Result<Response> {
+    let config = match cfg {
+        Ok(_) => json!("ok"),
+        Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
+    };
+    let d1 = match env.d1(SESSIONS_DB) {
+        Err(_) => Err(format!("binding {SESSIONS_DB} is missing")),
+        Ok(db) => D1Store::new(db).ping().await.map_err(|e| e.to_string()),
+    };
+    let ok = cfg.is_ok() && d1.is_ok();
+    let body = json!({
+        "status": if ok { "ok" } else { "error" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": config,
+        "store": "d1",
+        "d1": d1.err().map_or(json!("ok"), |e| json!(e)),
+        "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
+    });
+    respond(if ok { 200 } else { 503 }, "application/json", &body.to_string())
+}
+
+/// A short plain-text response.
+pub fn text(status: u16, body: &str) -> Result<Response> {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+fn respond(status: u16, content_type: &str, body: &str) -> Result<Response> {
+    let headers = Headers::new()?;
+    headers.set("content-type", content_type)?;
+    headers.set("cache-control", "no-store")?;
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&JsValue::from(&headers));
+    Ok(Response::new_with_opt_str_and_init(Some(body), &init)?)
+}

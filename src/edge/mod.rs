@@ -1,0 +1,54 @@
+//! The workers-rs edge: one `#[event(fetch)]` entry over the pure core. Compiled only
+//! for wasm32.
+
+mod d1;
+mod endpoints;
+mod gateway;
+mod log;
+
+use crate::config::{Config, ConfigError};
+use crate::time::Timestamp;
+use serde_json::json;
+use std::cell::OnceCell;
+use std::rc::Rc;
+use worker::{event, js_sys, web_sys, Context, Env, Result};
+
+/// D1 binding holding the `sessions` table.
+pub const SESSIONS_DB: &str = "SESSIONS_DB";
+/// Static assets binding (www/), served under [`RESERVED_PREFIX`].
+pub const ASSETS: &str = "ASSETS";
+/// Path prefix sessiongate answers itself; everything else is proxied.
+pub const RESERVED_PREFIX: &str = "/__session";
+
+thread_local! {
+    /// Parsed once per isolate: vars and secrets cannot change under a running isolate.
+    static CONFIG: OnceCell<Rc<Result<Config, ConfigError>>> = const { OnceCell::new() };
+}
+
+fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| {
+            let parsed = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+            if let Err(e) = &parsed {
+                log::emit(log::Level::Error, "config_invalid", json!({ "setting": e.setting, "problem": e.problem }));
+            }
+            Rc::new(parsed)
+        })
+        .clone()
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    let now = Timestamp::from_unix_millis(js_sys::Date::now());
+    let cfg = config(&env);
+    let url = req.url();
+    let path = crate::protocol::url_path(&url);
+    if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?") {
+        return endpoints::handle(req, &env, &cfg, path).await;
+    }
+    match cfg.as_ref() {
+        Ok(cfg) => gateway::handle(req, &env, cfg, now).await,
+        Err(_) => endpoints::text(500, "sessiongate is misconfigured: see /__session/health\n"),
+    }
+}

@@ -1,0 +1,94 @@
+// End-to-end harness: the built wasm in Miniflare (workerd) with a real local D1, and a
+// real origin HTTP server on loopback that records what it receives.
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const SECRET = "test-secret-test-secret-test-secret-0123";
+export const BASE = "https://gate.example";
+
+/** An origin that records each request and answers with `origin.respond(rec)`. */
+export async function startOrigin() {
+  const origin = {
+    seen: [],
+    respond: () => ({ status: 200, headers: {}, body: "ok" }),
+    last() {
+      return this.seen[this.seen.length - 1];
+    },
+  };
+  const server = createServer(async (req, res) => {
+    let body = "";
+    for await (const chunk of req) body += chunk;
+    const rec = { method: req.method, url: req.url, headers: req.headers, body };
+    origin.seen.push(rec);
+    const out = await origin.respond(rec);
+    res.writeHead(out.status ?? 200, out.headers ?? {});
+    res.end(out.body ?? "");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin.url = `http://127.0.0.1:${server.address().port}`;
+  origin.close = () => new Promise((resolve) => server.close(resolve));
+  return origin;
+}
+
+/** Miniflare running build/ behind the counting entry, with migrations applied. */
+export async function startGateway(originUrl, vars = {}) {
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: [
+        { type: "ESModule", path: path.join(ROOT, "tests/support/entry.mjs") },
+        { type: "ESModule", path: path.join(ROOT, "build/index.js") },
+        { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+      ],
+      modulesRoot: ROOT,
+      compatibilityDate: "2026-11-01",
+      d1Databases: { SESSIONS_DB: "sessiongate-test" },
+      bindings: {
+        SESSION_TIMEOUT_MINUTES: "30",
+        SESSION_SECRET: SECRET,
+        ORIGIN_URL: originUrl,
+        ...vars,
+      },
+    }),
+  );
+  await mf.ready;
+  const db = await mf.getD1Database("SESSIONS_DB");
+  const migration = readFileSync(path.join(ROOT, "migrations/0001_sessions.sql"), "utf8");
+  for (const stmt of migration.replace(/^--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean)) {
+    await db.prepare(stmt).run();
+  }
+  const gate = {
+    mf,
+    db,
+    fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: "manual", ...init }),
+    /** Statements the worker ran since the last call: [{sql, write}]. */
+    d1Log: async () => (await mf.dispatchFetch(`${BASE}/__test/d1`)).json(),
+    failD1: async (mode) => mf.dispatchFetch(`${BASE}/__test/d1?fail=${mode}`, { method: "POST" }),
+    rows: async () => (await db.prepare("SELECT * FROM sessions ORDER BY created_at").all()).results,
+    dispose: () => mf.dispose(),
+  };
+  return gate;
+}
+
+/** The `name=value` of the session cookie set by `res`, or null; "" when cleared. */
+export function sessionCookie(res, name = "session_id") {
+  for (const line of res.headers.getSetCookie()) {
+    const [pair] = line.split(";");
+    const eq = pair.indexOf("=");
+    if (pair.slice(0, eq) === name) return pair.slice(eq + 1);
+  }
+  return null;
+}
+
+export function setCookieLine(res) {
+  return res.headers.getSetCookie()[0] ?? null;
+}
+
+/** Decodes X-Session-Data as the origin received it. */
+export function dataSeen(rec) {
+  const raw = rec.headers["x-session-data"];
+  return raw === undefined ? undefined : JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
+}
