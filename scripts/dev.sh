@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Local gateway: demo origin on 127.0.0.1:8788, `wrangler dev` with local D1 in front of
+# it on http://127.0.0.1:8787. State persists in .dev/ between runs.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+
+ORIGIN_PORT=${ORIGIN_PORT:-8788}
+PORT=${PORT:-8787}
+STATE=.dev/state
+mkdir -p "$STATE"
+
+# Local secrets for wrangler dev, generated once (never committed: .dev.vars is ignored).
+if [[ ! -f .dev.vars ]]; then
+  echo "dev: writing .dev.vars with a random SESSION_SECRET"
+  printf 'SESSION_SECRET="%s"\n' "$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))')" > .dev.vars
+fi
+
+wrangler d1 migrations apply SESSIONS_DB --local --persist-to "$STATE" >/dev/null
+echo "dev: D1 migrations applied (local, $STATE)"
+
+node examples/origin-node/server.mjs "$ORIGIN_PORT" &
+origin_pid=$!
+trap 'kill $origin_pid 2>/dev/null || true' EXIT INT TERM
+
+echo "dev: open http://127.0.0.1:$PORT/ (gateway) — origin at http://127.0.0.1:$ORIGIN_PORT/, status at http://127.0.0.1:$PORT/__session/"
+wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
+  --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" "$@"

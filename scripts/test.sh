@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: native unit and conformance tests, the wasm build, end-to-end
+# tests in Miniflare/workerd, and the deployable bundle.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+
+echo "== cargo test (native core)"
+cargo test --quiet
+
+echo "== wasm build"
+bash scripts/build.sh
+
+echo "== end-to-end (Miniflare, local D1, origin on loopback)"
+node --test --test-concurrency=1 'tests/*.test.mjs'
+
+echo "== deployable bundle (wrangler deploy --dry-run)"
+rm -rf dist
+wrangler deploy --dry-run --outdir dist >/dev/null
+raw=$(stat -c %s dist/index_bg.wasm 2>/dev/null || stat -c %s build/index_bg.wasm)
+echo "bundle: dist/ $(du -sb dist | cut -f1) bytes; wasm ${raw} bytes raw, $(gzip -9 -c build/index_bg.wasm | wc -c) bytes gzip"
+echo "== all tests passed"
