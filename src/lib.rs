@@ -17,6 +17,8 @@
 //! - [`store`]: the [`store::Store`] trait, the SQL, and native stores;
 //! - [`plan`]: what one request does to its session.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod cookie;
 pub mod patch;

@@ -275,7 +275,9 @@ fn parse_user_id(raw: &str) -> Result<String, CommandError> {
 #[must_use]
 pub fn url_path(url: &str) -> &str {
     let start = url.find("://").map_or(0, |i| i + 3);
-    url[start..].find(['/', '?']).map_or("/", |i| &url[start + i..])
+    url[start..]
+        .find(['/', '?'])
+        .map_or("/", |i| &url[start + i..])
 }
 
 /// The host (with port) of an absolute URL.

@@ -84,7 +84,8 @@ impl Store for D1Store {
             data_json(&r.data).into(),
             int(r.created_at.unix()),
             int(r.expires_at.unix()),
-            r.absolute_expires_at.map_or(JsValue::NULL, |t| int(t.unix())),
+            r.absolute_expires_at
+                .map_or(JsValue::NULL, |t| int(t.unix())),
             int(r.updated_at.unix()),
         ];
         self.run(sql::INSERT, &args).await.map(drop)
@@ -106,7 +107,9 @@ impl Store for D1Store {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.run(sql::DELETE, &[id.to_string().into()]).await.map(|n| n > 0)
+        self.run(sql::DELETE, &[id.to_string().into()])
+            .await
+            .map(|n| n > 0)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {

@@ -21,7 +21,8 @@ pub async fn handle(
         "/__session/health" => health(env, cfg).await,
         _ => match env.get_binding::<Fetcher>(ASSETS) {
             Ok(assets) => {
-                let resp: worker::Response = assets.fetch_request(worker::Request::from(req)).await?;
+                let resp: worker::Response =
+                    assets.fetch_request(worker::Request::from(req)).await?;
                 Ok(resp.into())
             }
             Err(_) => text(404, "Not Found\n"),
@@ -49,7 +50,11 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         "d1": d1.err().map_or(json!("ok"), |e| json!(e)),
         "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
     });
-    respond(if ok { 200 } else { 503 }, "application/json", &body.to_string())
+    respond(
+        if ok { 200 } else { 503 },
+        "application/json",
+        &body.to_string(),
+    )
 }
 
 /// A short plain-text response.

@@ -6,7 +6,7 @@
 //! unless a cookie or a sessiongate header requires a change.
 
 use super::d1::D1Store;
-use super::log::{emit, Level};
+use super::log;
 use super::SESSIONS_DB;
 use crate::config::Config;
 use crate::cookie::key::KeyUse;
@@ -36,7 +36,10 @@ pub async fn handle(req: Request, env: &Env, cfg: &Config, now: Timestamp) -> Re
     let target = match &cfg.origin_url {
         Some(base) => {
             headers.set("x-forwarded-host", url_host(&url))?;
-            headers.set("x-forwarded-proto", url.split(':').next().unwrap_or("https"))?;
+            headers.set(
+                "x-forwarded-proto",
+                url.split(':').next().unwrap_or("https"),
+            )?;
             format!("{base}{}", url_path(&url))
         }
         None => url.clone(),
@@ -53,8 +56,13 @@ pub async fn handle(req: Request, env: &Env, cfg: &Config, now: Timestamp) -> Re
     let resp: Response = match JsFuture::from(global.fetch_with_request(&forwarded)).await {
         Ok(r) => r.dyn_into()?,
         Err(e) => {
-            let message = e.as_string().or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
-            emit(Level::Error, "origin_unreachable", json!({ "target": target, "error": message }));
+            let message = e
+                .as_string()
+                .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
+            log::error(
+                "origin_unreachable",
+                json!({ "target": target, "error": message }),
+            );
             return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
         }
     };
@@ -66,11 +74,17 @@ pub async fn handle(req: Request, env: &Env, cfg: &Config, now: Timestamp) -> Re
         rh.get(&names.action)?.as_deref(),
     );
     for e in &errors {
-        emit(Level::Warn, "bad_command", json!({ "session_id": session_id(&loaded), "error": e.to_string() }));
+        log::warn(
+            "bad_command",
+            json!({ "session_id": session_id(&loaded), "error": e.to_string() }),
+        );
     }
     let plan = plan::plan(&cfg.expiry, &loaded, &cmds, now, SessionId::random);
     let outcome = match (&plan.write, &store, label) {
-        (Write::None, ..) => Outcome { cookie: plan.cookie, error: None },
+        (Write::None, ..) => Outcome {
+            cookie: plan.cookie,
+            error: None,
+        },
         (_, Ok(store), StoreLabel::D1) => plan::execute(store, plan).await,
         // Writing blind while D1 is failing could replace a live session: keep the cookie.
         (_, Err(e), _) => refuse(&e.to_string()),
@@ -81,7 +95,10 @@ pub async fn handle(req: Request, env: &Env, cfg: &Config, now: Timestamp) -> Re
             WriteError::NotFound => "not_found".to_owned(),
             WriteError::Store(e) => e.to_string(),
         };
-        emit(Level::Error, "session_save_failed", json!({ "session_id": session_id(&loaded), "error": error }));
+        log::error(
+            "session_save_failed",
+            json!({ "session_id": session_id(&loaded), "error": error }),
+        );
     }
 
     let set_cookie = match outcome.cookie {
@@ -109,11 +126,17 @@ pub async fn handle(req: Request, env: &Env, cfg: &Config, now: Timestamp) -> Re
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
     init.set_headers(&out);
-    Ok(Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?)
+    Ok(Response::new_with_opt_readable_stream_and_init(
+        resp.body().as_ref(),
+        &init,
+    )?)
 }
 
 fn refuse(why: &str) -> Outcome {
-    Outcome { cookie: CookieChange::Keep, error: Some(WriteError::Store(StoreError::Backend(why.to_owned()))) }
+    Outcome {
+        cookie: CookieChange::Keep,
+        error: Some(WriteError::Store(StoreError::Backend(why.to_owned()))),
+    }
 }
 
 fn session_id(loaded: &Loaded) -> Option<String> {
@@ -145,7 +168,9 @@ async fn resolve(
     now: Timestamp,
 ) -> Result<(Loaded, StoreLabel)> {
     let mut loaded = Loaded::default();
-    let Some(cookies) = headers.get("cookie")? else { return Ok((loaded, StoreLabel::D1)) };
+    let Some(cookies) = headers.get("cookie")? else {
+        return Ok((loaded, StoreLabel::D1));
+    };
     let name = &cfg.cookie.name;
     let mut verified = None;
     for value in cookie_header::values(&cookies, name) {
@@ -155,7 +180,7 @@ async fn resolve(
                 verified = Some(found);
                 break;
             }
-            Err(e) => emit(Level::Warn, "cookie_rejected", json!({ "reason": e.to_string() })),
+            Err(e) => log::warn("cookie_rejected", json!({ "reason": e.to_string() })),
         }
     }
     if !loaded.cookie_seen {
@@ -165,9 +190,14 @@ async fn resolve(
         Some(rest) => headers.set("cookie", &rest)?,
         None => headers.delete("cookie")?,
     }
-    let Some((id, used)) = verified else { return Ok((loaded, StoreLabel::D1)) };
+    let Some((id, used)) = verified else {
+        return Ok((loaded, StoreLabel::D1));
+    };
     let Some(store) = store else {
-        emit(Level::Error, "store_unavailable", json!({ "session_id": id.to_string(), "error": "SESSIONS_DB binding missing" }));
+        log::error(
+            "store_unavailable",
+            json!({ "session_id": id.to_string(), "error": "SESSIONS_DB binding missing" }),
+        );
         return Ok((loaded, StoreLabel::Unavailable));
     };
     match store.load(&id).await {
@@ -175,13 +205,19 @@ async fn resolve(
             loaded.reissue = used == KeyUse::Fallback;
             loaded.record = Some(r);
         }
-        Ok(Some(_)) => emit(Level::Info, "session_expired", json!({ "session_id": id.to_string() })),
-        Ok(None) => emit(Level::Info, "session_unknown", json!({ "session_id": id.to_string() })),
+        Ok(Some(_)) => log::info("session_expired", json!({ "session_id": id.to_string() })),
+        Ok(None) => log::info("session_unknown", json!({ "session_id": id.to_string() })),
         Err(StoreError::Corrupt(e)) => {
-            emit(Level::Error, "session_corrupt", json!({ "session_id": id.to_string(), "error": e }));
+            log::error(
+                "session_corrupt",
+                json!({ "session_id": id.to_string(), "error": e }),
+            );
         }
         Err(e) => {
-            emit(Level::Error, "store_unavailable", json!({ "session_id": id.to_string(), "error": e.to_string() }));
+            log::error(
+                "store_unavailable",
+                json!({ "session_id": id.to_string(), "error": e.to_string() }),
+            );
             return Ok((loaded, StoreLabel::Unavailable));
         }
     }
@@ -189,7 +225,12 @@ async fn resolve(
 }
 
 /// Sets the session headers the origin reads.
-fn inject(headers: &Headers, names: &HeaderNames, loaded: &Loaded, label: StoreLabel) -> Result<()> {
+fn inject(
+    headers: &Headers,
+    names: &HeaderNames,
+    loaded: &Loaded,
+    label: StoreLabel,
+) -> Result<()> {
     let empty = Data::new();
     match &loaded.record {
         Some(r) => {

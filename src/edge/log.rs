@@ -4,16 +4,30 @@
 use serde_json::{json, Value};
 use worker::{console_error, console_log, console_warn};
 
-/// How bad an event is.
 #[derive(Clone, Copy)]
-pub enum Level {
+enum Level {
     Info,
     Warn,
     Error,
 }
 
+/// Logs an expected event (an expired session, an unknown id).
+pub fn info(event: &str, fields: Value) {
+    emit(Level::Info, event, fields);
+}
+
+/// Logs suspicious input (a forged cookie, a malformed command).
+pub fn warn(event: &str, fields: Value) {
+    emit(Level::Warn, event, fields);
+}
+
+/// Logs a failure (D1, origin, configuration).
+pub fn error(event: &str, fields: Value) {
+    emit(Level::Error, event, fields);
+}
+
 /// Logs `event` with `fields` (a JSON object) as one line.
-pub fn emit(level: Level, event: &str, fields: Value) {
+fn emit(level: Level, event: &str, fields: Value) {
     let mut line = json!({ "level": match level {
         Level::Info => "info",
         Level::Warn => "warn",

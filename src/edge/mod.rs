@@ -30,7 +30,10 @@ fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
         cell.get_or_init(|| {
             let parsed = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
             if let Err(e) = &parsed {
-                log::emit(log::Level::Error, "config_invalid", json!({ "setting": e.setting, "problem": e.problem }));
+                log::error(
+                    "config_invalid",
+                    json!({ "setting": e.setting, "problem": e.problem }),
+                );
             }
             Rc::new(parsed)
         })
@@ -44,7 +47,8 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     let cfg = config(&env);
     let url = req.url();
     let path = crate::protocol::url_path(&url);
-    if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?") {
+    if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?")
+    {
         return endpoints::handle(req, &env, &cfg, path).await;
     }
     match cfg.as_ref() {
