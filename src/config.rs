@@ -5,7 +5,8 @@
 use crate::cookie::key::{Key, Keyring};
 use crate::cookie::{CookieConfig, SameSite};
 use crate::protocol::HeaderNames;
-use crate::session::ExpiryPolicy;
+use crate::expiry::ExpiryPolicy;
+use crate::signal::SignalFilter;
 use std::fmt;
 
 /// Purpose string of the cookie MAC key derived from SESSION_SECRET.
@@ -42,17 +43,6 @@ fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
 pub enum StoreKind {
     /// Rows in D1, a signed reference in the cookie.
     D1,
-}
-
-/// Which signals are sent (SESSION_SIGNALS).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignalFilter {
-    /// Every signal.
-    All,
-    /// No signal.
-    None,
-    /// Only these names.
-    Only(Vec<String>),
 }
 
 /// A secret string with a redacted `Debug`.
@@ -94,6 +84,10 @@ pub struct Config {
     pub signals: SignalFilter,
     /// Bearer token of the admin API; `None` = admin API off.
     pub admin_token: Option<Secret>,
+    /// Worker name in signal envelopes (WORKER_NAME).
+    pub worker_name: String,
+    /// Days audit rows are kept (SESSION_SIGNAL_RETENTION_DAYS); 0 = forever.
+    pub signal_retention_days: i64,
 }
 
 impl Config {
@@ -176,16 +170,9 @@ impl Config {
         let headers = HeaderNames::new(prefix.trim())
             .map_err(|problem| err("SESSION_HEADER_PREFIX", problem))?;
 
-        let signals = match get("SESSION_SIGNALS").as_deref().map(str::trim) {
-            None | Some("all") => SignalFilter::All,
-            Some("none") => SignalFilter::None,
-            Some(list) => SignalFilter::Only(
-                list.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect(),
-            ),
-        };
+        let signals = get("SESSION_SIGNALS")
+            .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
+            .map_err(|problem| err("SESSION_SIGNALS", problem))?;
 
         Ok(Self {
             expiry,
@@ -197,6 +184,8 @@ impl Config {
             headers,
             signals,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
+            worker_name: get("WORKER_NAME").map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
+            signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
         })
     }
 }
@@ -389,6 +378,7 @@ mod tests {
         assert_eq!(c.headers.id, "X-Session-Id");
         assert_eq!(c.signals, SignalFilter::All);
         assert!(c.admin_token.is_none() && c.origin_secret.is_none());
+        assert_eq!((c.worker_name.as_str(), c.signal_retention_days), ("sessiongate", 30));
     }
 
     #[test]
@@ -500,7 +490,7 @@ mod tests {
             parse(&[("SESSION_SIGNALS", "session_created, session_deleted")])
                 .unwrap()
                 .signals,
-            SignalFilter::Only(vec!["session_created".into(), "session_deleted".into()])
+            SignalFilter::Only(vec!["session_created", "session_deleted"])
         );
         assert_eq!(
             parse(&[("SESSION_HEADER_PREFIX", "X-Auth-")])

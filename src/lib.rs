@@ -10,21 +10,27 @@
 //!
 //! - [`config`]: settings from environment variables, errors naming the setting;
 //! - [`time`]: [`time::Timestamp`], whole Unix seconds;
-//! - [`session`]: ids, records and the expiry rules;
+//! - [`session`]: ids, records and [`session::Session`], the handle a handler uses;
+//! - [`expiry`]: the idle timeout, absolute cap and renewal throttle;
+//! - [`changes`]: pending data changes, safe under concurrency;
+//! - [`manager`]: [`manager::SessionManager`], load/save/renew/delete with signals;
+//! - [`signal`]: lifecycle signals and their envelope;
 //! - [`cookie`]: keys, the reference cookie, `Cookie` parsing and `Set-Cookie` building;
 //! - [`protocol`]: the header contract with the origin;
 //! - [`patch`]: JSON merge patch (RFC 7396);
 //! - [`store`]: the [`store::Store`] trait, the SQL, and native stores;
-//! - [`plan`]: what one request does to its session.
 
 #![warn(missing_docs)]
 
+pub mod changes;
 pub mod config;
 pub mod cookie;
+pub mod expiry;
+pub mod manager;
 pub mod patch;
-pub mod plan;
 pub mod protocol;
 pub mod session;
+pub mod signal;
 pub mod store;
 pub mod time;
 

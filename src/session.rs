@@ -1,6 +1,6 @@
-//! The session model: ids, stored records and the expiry rules (sliding idle timeout,
-//! absolute cap, throttled renewal).
+//! The session model: ids and stored records.
 
+use crate::changes::Changes;
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -81,78 +81,208 @@ pub struct Record {
     pub version: i64,
 }
 
-/// The expiry rules, from SESSION_TIMEOUT_MINUTES, SESSION_ABSOLUTE_TIMEOUT_MINUTES and
-/// SESSION_RENEW_AFTER_SECONDS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExpiryPolicy {
-    /// Idle timeout in seconds (> 0).
-    pub idle_secs: i64,
-    /// Absolute timeout from creation in seconds; 0 = off.
-    pub absolute_secs: i64,
-    /// Minimum gain, in seconds, before an expiry is renewed (written).
-    pub renew_after_secs: i64,
+/// A session as a handler uses it (Lback's `AppSession`): read the data, change it, log
+/// a user in or out. Changes are only recorded here; [`crate::manager::SessionManager::save`]
+/// writes them in one store operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Session {
+    /// The stored state as loaded or last saved; `None` until the session exists.
+    stored: Option<Record>,
+    /// The data with the pending changes applied.
+    data: Data,
+    changes: Changes,
+    login: Option<String>,
+    cycle: bool,
+    delete: bool,
+    create: bool,
+    revoke_user: bool,
 }
 
-impl ExpiryPolicy {
-    /// `(expires_at, absolute_expires_at)` of a session created at `now`.
+impl Session {
+    /// A session that does not exist yet; it is stored on the first save that has
+    /// something to store.
     #[must_use]
-    pub fn new_session(&self, now: Timestamp) -> (Timestamp, Option<Timestamp>) {
-        let absolute = (self.absolute_secs > 0).then(|| now.plus(self.absolute_secs));
-        (cap(now.plus(self.idle_secs), absolute), absolute)
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Whether `record` is expired at `now`. A session expiring at T is valid at T-1 and
-    /// expired from T on.
+    /// The handle of a stored session.
     #[must_use]
-    pub fn is_expired(&self, record: &Record, now: Timestamp) -> bool {
-        now >= record.expires_at || record.absolute_expires_at.is_some_and(|a| now >= a)
+    pub fn from_record(record: Record) -> Self {
+        Self { data: record.data.clone(), stored: Some(record), ..Self::default() }
     }
 
-    /// The new idle expiry if `record` is due for renewal at `now`, else `None`.
-    ///
-    /// Renewal slides the expiry to `now + idle` (never past the absolute cap), but only
-    /// when that moves it by at least `renew_after_secs`: a busy session costs one write
-    /// per `renew_after_secs`, not one per request, and a session at its cap none.
+    /// The stored state, `None` while the session is new.
     #[must_use]
-    pub fn renewal(&self, record: &Record, now: Timestamp) -> Option<Timestamp> {
-        let next = cap(now.plus(self.idle_secs), record.absolute_expires_at);
-        let gain = next.seconds_since(record.expires_at);
-        (gain > 0 && gain >= self.renew_after_secs).then_some(next)
+    pub fn record(&self) -> Option<&Record> {
+        self.stored.as_ref()
     }
 
-    /// Seconds from `now` until `expires_at`: the cookie's `Max-Age`.
+    /// The session id, `None` while the session is new.
     #[must_use]
-    pub fn max_age(expires_at: Timestamp, now: Timestamp) -> i64 {
-        expires_at.seconds_since(now).max(0)
+    pub fn id(&self) -> Option<SessionId> {
+        self.stored.as_ref().map(|r| r.id)
+    }
+
+    /// The user: the pending login if any, else the stored one.
+    #[must_use]
+    pub fn user_id(&self) -> Option<&str> {
+        self.login
+            .as_deref()
+            .or_else(|| self.stored.as_ref().and_then(|r| r.user_id.as_deref()))
+    }
+
+    /// The data, pending changes included.
+    #[must_use]
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    /// The value under `key`.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.data.get(key)
+    }
+
+    /// Sets `key` to `value`, replacing what was there.
+    pub fn insert(&mut self, key: &str, value: Value) {
+        self.changes.set(key, Some(value));
+        self.refresh(key);
+    }
+
+    /// Removes `key`; returns what it held.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.changes.set(key, None);
+        self.data.remove(key)
+    }
+
+    /// Empties the data; the session itself stays.
+    pub fn clear(&mut self) {
+        self.changes.clear();
+        self.data.clear();
+    }
+
+    /// Applies a JSON merge patch (RFC 7396) to the data, one top-level key at a time:
+    /// each key the patch touches is written whole.
+    pub fn merge(&mut self, patch: &Data) {
+        for (key, value) in patch {
+            let mut merged = Data::new();
+            if let Some(current) = self.data.get(key) {
+                merged.insert(key.clone(), current.clone());
+            }
+            let mut one = Data::new();
+            one.insert(key.clone(), value.clone());
+            crate::patch::merge(&mut merged, &one);
+            self.changes.set(key, merged.remove(key));
+            self.refresh(key);
+        }
+    }
+
+    /// Logs `user` in: sets the user and moves the session to a new id on save (session
+    /// fixation defence).
+    pub fn login(&mut self, user: &str) {
+        self.login = Some(user.to_owned());
+        self.cycle = true;
+    }
+
+    /// Moves the session to a new id on save, keeping its data.
+    pub fn cycle(&mut self) {
+        self.cycle = true;
+    }
+
+    /// Deletes the session on save (logout).
+    pub fn delete(&mut self) {
+        self.delete = true;
+    }
+
+    /// Deletes every session of this session's user on save.
+    pub fn revoke_user(&mut self) {
+        self.revoke_user = true;
+    }
+
+    /// Stores the session on save even if nothing was written to it.
+    pub fn create(&mut self) {
+        self.create = true;
+    }
+
+    /// Whether the session does not exist in the store yet.
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.stored.is_none()
+    }
+
+    /// Whether a save has anything to do besides renewal.
+    #[must_use]
+    pub fn modified(&self) -> bool {
+        !self.changes.is_empty()
+            || self.login.is_some()
+            || self.cycle
+            || self.delete
+            || self.create
+            || self.revoke_user
+    }
+
+    pub(crate) fn pending(&self) -> Pending<'_> {
+        Pending {
+            changes: &self.changes,
+            login: self.login.as_deref(),
+            cycle: self.cycle,
+            delete: self.delete || self.revoke_user,
+            revoke_user: self.revoke_user,
+            create: self.create,
+        }
+    }
+
+    /// After a successful save: `stored` is the new state, nothing is pending.
+    pub(crate) fn saved(&mut self, stored: Option<Record>) {
+        *self = stored.map_or_else(Self::new, Self::from_record);
+    }
+
+    fn refresh(&mut self, key: &str) {
+        let mut one = Changes::default();
+        if let Some(v) = self.changes.value(key) {
+            one.set(key, v.cloned());
+        }
+        one.apply(&mut self.data);
     }
 }
 
-fn cap(t: Timestamp, absolute: Option<Timestamp>) -> Timestamp {
-    absolute.map_or(t, |a| t.min(a))
+/// What a save has to do, borrowed from a [`Session`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending<'a> {
+    pub changes: &'a Changes,
+    pub login: Option<&'a str>,
+    pub cycle: bool,
+    pub delete: bool,
+    pub revoke_user: bool,
+    pub create: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    const POLICY: ExpiryPolicy = ExpiryPolicy {
-        idle_secs: 1800,
-        absolute_secs: 7200,
-        renew_after_secs: 60,
-    };
-
-    fn record_at(now: Timestamp) -> Record {
-        let (expires_at, absolute_expires_at) = POLICY.new_session(now);
-        Record {
-            id: SessionId::random(),
-            user_id: None,
-            data: Data::new(),
-            created_at: now,
-            expires_at,
-            absolute_expires_at,
-            updated_at: now,
-            version: 1,
-        }
+    #[test]
+    fn app_session_behaviour() {
+        let mut s = Session::new();
+        assert!(s.is_new() && !s.modified() && s.id().is_none());
+        s.insert("cart", json!({"items": [1], "note": null}));
+        assert_eq!(s.get("cart"), Some(&json!({"items": [1]})));
+        s.insert("n", json!(1));
+        assert_eq!(s.remove("n"), Some(json!(1)));
+        assert!(s.modified());
+        let mut patch = Data::new();
+        patch.insert("cart".into(), json!({"items": null, "coupon": "X"}));
+        patch.insert("theme".into(), json!("dark"));
+        s.merge(&patch);
+        assert_eq!(Value::Object(s.data().clone()), json!({"cart": {"coupon": "X"}, "theme": "dark"}));
+        s.login("alice");
+        assert_eq!(s.user_id(), Some("alice"));
+        s.clear();
+        assert!(s.data().is_empty());
+        let p = s.pending();
+        assert!(p.changes.clears() && p.cycle && p.login == Some("alice") && !p.delete);
     }
 
     #[test]
@@ -171,73 +301,5 @@ mod tests {
         ] {
             assert!(bad.parse::<SessionId>().is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn idle_expiry_boundary() {
-        let t0 = Timestamp::from_unix(1_000_000);
-        let r = record_at(t0);
-        let t = r.expires_at;
-        assert_eq!(t, t0.plus(1800));
-        assert!(!POLICY.is_expired(&r, t.plus(-1)));
-        assert!(POLICY.is_expired(&r, t));
-        assert!(POLICY.is_expired(&r, t.plus(1)));
-    }
-
-    #[test]
-    fn absolute_expiry_boundary_even_when_idle_is_later() {
-        let t0 = Timestamp::from_unix(1_000_000);
-        let mut r = record_at(t0);
-        let t = t0.plus(7200);
-        r.expires_at = t.plus(500); // as if renewed past the cap by an older writer
-        assert!(!POLICY.is_expired(&r, t.plus(-1)));
-        assert!(POLICY.is_expired(&r, t));
-        assert!(POLICY.is_expired(&r, t.plus(1)));
-    }
-
-    #[test]
-    fn absolute_zero_means_no_cap() {
-        let policy = ExpiryPolicy {
-            absolute_secs: 0,
-            ..POLICY
-        };
-        let t0 = Timestamp::from_unix(0);
-        let (exp, abs) = policy.new_session(t0);
-        assert_eq!((exp, abs), (t0.plus(1800), None));
-    }
-
-    #[test]
-    fn renewal_is_throttled() {
-        let t0 = Timestamp::from_unix(1_000_000);
-        let r = record_at(t0);
-        assert_eq!(POLICY.renewal(&r, t0), None);
-        assert_eq!(POLICY.renewal(&r, t0.plus(59)), None);
-        assert_eq!(POLICY.renewal(&r, t0.plus(60)), Some(t0.plus(1860)));
-        assert_eq!(POLICY.renewal(&r, t0.plus(61)), Some(t0.plus(1861)));
-    }
-
-    #[test]
-    fn renewal_stops_at_the_absolute_cap() {
-        let t0 = Timestamp::from_unix(1_000_000);
-        let mut r = record_at(t0);
-        // Last renewed 30 s before the cap can be reached: a renewal would gain only 30 s.
-        r.expires_at = t0.plus(7200 - 30);
-        assert_eq!(POLICY.renewal(&r, t0.plus(7000)), None);
-        r.expires_at = t0.plus(7200 - 90);
-        assert_eq!(POLICY.renewal(&r, t0.plus(7000)), Some(t0.plus(7200)));
-        r.expires_at = t0.plus(7200);
-        assert_eq!(POLICY.renewal(&r, t0.plus(7100)), None);
-    }
-
-    #[test]
-    fn zero_throttle_renews_whenever_time_moved() {
-        let policy = ExpiryPolicy {
-            renew_after_secs: 0,
-            ..POLICY
-        };
-        let t0 = Timestamp::from_unix(1_000_000);
-        let r = record_at(t0);
-        assert_eq!(policy.renewal(&r, t0), None);
-        assert_eq!(policy.renewal(&r, t0.plus(1)), Some(t0.plus(1801)));
     }
 }

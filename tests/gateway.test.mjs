@@ -26,7 +26,8 @@ const commands = (headers, body = "ok") => () => ({ status: 200, headers, body }
 
 /** Creates a session holding `data` and returns its cookie value. */
 async function newSession(data = { seed: 1 }) {
-  origin.respond = commands({ "x-session-update": JSON.stringify(data) });
+  const empty = Object.keys(data).length === 0;
+  origin.respond = commands(empty ? { "x-session-action": "create" } : { "x-session-update": JSON.stringify(data) });
   const res = await gate.fetch("/start");
   const value = sessionCookie(res);
   assert.ok(value, "a cookie was set");

@@ -6,25 +6,44 @@ use crate::store::row::{data_json, Row};
 use crate::store::sql::{self, UpdateParams};
 use crate::store::{Store, StoreError, Update};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
+use super::SESSIONS_DB;
+use worker::{D1Database, D1PreparedStatement, Env};
 
-/// Sessions in D1.
+/// Sessions in D1. A missing binding is a store whose every operation fails, so the
+/// request path degrades the same way as when D1 is down.
 pub struct D1Store {
-    db: D1Database,
+    db: Option<D1Database>,
 }
 
 impl D1Store {
-    /// The store over `db`.
-    pub fn new(db: D1Database) -> Self {
-        Self { db }
+    /// The store over the `SESSIONS_DB` binding of `env`.
+    pub fn from_env(env: &Env) -> Self {
+        Self { db: env.d1(SESSIONS_DB).ok() }
     }
 
-    fn statement(&self, query: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
-        self.db.prepare(query).bind(args).map_err(backend)
+    /// The database, or the error of its missing binding.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] naming the binding when it is not configured.
+    pub fn db(&self) -> Result<&D1Database, StoreError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend(format!("binding {SESSIONS_DB} is missing")))
+    }
+
+    /// `query` with `args` bound.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the binding is missing or binding fails.
+    pub fn statement(&self, query: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
+        self.db()?.prepare(query).bind(args).map_err(backend)
     }
 
     /// Rows changed by `query`.
-    async fn run(&self, query: &str, args: &[JsValue]) -> Result<u64, StoreError> {
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with D1's message.
+    pub async fn run(&self, query: &str, args: &[JsValue]) -> Result<u64, StoreError> {
         let result = self.statement(query, args)?.run().await.map_err(backend)?;
         let meta = result.meta().map_err(backend)?;
         Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
@@ -43,7 +62,8 @@ impl D1Store {
     }
 }
 
-fn backend(e: worker::Error) -> StoreError {
+/// A workers-rs error as a store error, with D1's own message when it has one.
+pub fn backend(e: worker::Error) -> StoreError {
     let message = match &e {
         // D1 puts its reason in `cause` when it has one, else in the message.
         worker::Error::D1(d1) => {
@@ -58,7 +78,8 @@ fn backend(e: worker::Error) -> StoreError {
     StoreError::Backend(message)
 }
 
-fn int(n: i64) -> JsValue {
+/// An integer as D1 binds it.
+pub fn int(n: i64) -> JsValue {
     // Unix seconds and counters are far inside f64's exact-integer range.
     JsValue::from_f64(n as f64)
 }
@@ -99,7 +120,8 @@ impl Store for D1Store {
             int(p.set_user),
             opt_str(p.user_id.as_deref()),
             int(p.clear),
-            p.patch.into(),
+            p.reset.into(),
+            p.values.into(),
             int(p.expires_at),
             int(p.now),
         ];

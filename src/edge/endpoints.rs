@@ -2,7 +2,7 @@
 //! www/ (the dashboard) through the `ASSETS` binding.
 
 use super::d1::D1Store;
-use super::{ASSETS, SESSIONS_DB};
+use super::ASSETS;
 use crate::config::{Config, ConfigError};
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
@@ -37,10 +37,7 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         Ok(_) => json!("ok"),
         Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
     };
-    let d1 = match env.d1(SESSIONS_DB) {
-        Err(_) => Err(format!("binding {SESSIONS_DB} is missing")),
-        Ok(db) => D1Store::new(db).ping().await.map_err(|e| e.to_string()),
-    };
+    let d1 = D1Store::from_env(env).ping().await.map_err(|e| e.to_string());
     let ok = cfg.is_ok() && d1.is_ok();
     let body = json!({
         "status": if ok { "ok" } else { "error" },

@@ -1,10 +1,13 @@
 //! The workers-rs edge: one `#[event(fetch)]` entry over the pure core. Compiled only
 //! for wasm32.
 
+mod consumer;
+mod cron;
 mod d1;
 mod endpoints;
 mod gateway;
 mod log;
+mod signals;
 
 use crate::config::{Config, ConfigError};
 use crate::time::Timestamp;
@@ -15,6 +18,8 @@ use worker::{event, js_sys, web_sys, Context, Env, Result};
 
 /// D1 binding holding the `sessions` table.
 pub const SESSIONS_DB: &str = "SESSIONS_DB";
+/// Queue producer of lifecycle signals (the same worker consumes it).
+pub const SESSION_SIGNALS: &str = "SESSION_SIGNALS";
 /// Static assets binding (www/), served under [`RESERVED_PREFIX`].
 pub const ASSETS: &str = "ASSETS";
 /// Path prefix sessiongate answers itself; everything else is proxied.
@@ -42,7 +47,7 @@ fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
 }
 
 #[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let now = Timestamp::from_unix_millis(js_sys::Date::now());
     let cfg = config(&env);
     let url = req.url();
@@ -52,7 +57,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         return endpoints::handle(req, &env, &cfg, path).await;
     }
     match cfg.as_ref() {
-        Ok(cfg) => gateway::handle(req, &env, cfg, now).await,
+        Ok(cfg) => gateway::handle(req, &env, &ctx, cfg, now).await,
         Err(_) => endpoints::text(500, "sessiongate is misconfigured: see /__session/health\n"),
     }
 }

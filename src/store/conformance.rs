@@ -1,23 +1,11 @@
 //! The behaviour every [`Store`] must have. Each backend's tests call [`run`].
 
 use super::{Store, StoreError, Update};
-use crate::session::{Data, Record, SessionId};
+use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use serde_json::{json, Value};
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-
-/// Drives a future that never waits on I/O (every native store) to completion.
-pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
+use super::block_on;
+use crate::changes::Changes;
 
 const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 
@@ -37,11 +25,15 @@ fn record(user: Option<&str>, data: Value) -> Record {
     }
 }
 
-fn patch(v: Value) -> Option<Data> {
-    match v {
-        Value::Object(m) => Some(m),
-        _ => None,
+/// Changes setting each key of `v` (a `null` value removes the key).
+fn patch(v: Value) -> Changes {
+    let mut c = Changes::default();
+    if let Value::Object(m) = v {
+        for (k, v) in m {
+            c.set(&k, (!v.is_null()).then_some(v));
+        }
     }
+    c
 }
 
 fn update(id: SessionId) -> Update {
@@ -49,8 +41,7 @@ fn update(id: SessionId) -> Update {
         id,
         new_id: None,
         user_id: None,
-        clear: false,
-        patch: None,
+        changes: Changes::default(),
         expires_at: T0.plus(700),
         now: T0.plus(100),
     }
@@ -62,7 +53,7 @@ pub(crate) fn run<S: Store>(make: impl Fn() -> S) {
         round_trip(&make()).await;
         unknown_ids(&make()).await;
         duplicate_insert_fails(&make()).await;
-        patches_merge_into_stored_data(&make()).await;
+        changes_replace_touched_keys_only(&make()).await;
         concurrent_patches_of_different_keys_both_survive(&make()).await;
         cycle_moves_the_row(&make()).await;
         login_and_clear(&make()).await;
@@ -91,18 +82,18 @@ async fn duplicate_insert_fails(s: &impl Store) {
     assert!(matches!(s.insert(&r).await, Err(StoreError::Backend(_))));
 }
 
-async fn patches_merge_into_stored_data(s: &impl Store) {
+async fn changes_replace_touched_keys_only(s: &impl Store) {
     let r = record(None, json!({"a": 1, "b": {"x": 1, "y": 2}, "gone": true}));
     s.insert(&r).await.unwrap();
     let u = Update {
-        patch: patch(json!({"b": {"y": null, "z": 3}, "gone": null, "c": "new"})),
+        changes: patch(json!({"b": {"y": null, "z": 3}, "gone": null, "c": "new"})),
         ..update(r.id)
     };
     assert_eq!(s.update(&u).await, Ok(true));
     let got = s.load(&r.id).await.unwrap().unwrap();
     assert_eq!(
         Value::Object(got.data),
-        json!({"a": 1, "b": {"x": 1, "z": 3}, "c": "new"})
+        json!({"a": 1, "b": {"z": 3}, "c": "new"})
     );
     assert_eq!(
         (got.expires_at, got.updated_at, got.version),
@@ -119,11 +110,11 @@ async fn concurrent_patches_of_different_keys_both_survive(s: &impl Store) {
     s.insert(&r).await.unwrap();
     // Both requests loaded the empty session before either wrote.
     let first = Update {
-        patch: patch(json!({"left": 1})),
+        changes: patch(json!({"left": 1})),
         ..update(r.id)
     };
     let second = Update {
-        patch: patch(json!({"right": 2})),
+        changes: patch(json!({"right": 2})),
         ..update(r.id)
     };
     assert_eq!(s.update(&first).await, Ok(true));
@@ -169,8 +160,12 @@ async fn login_and_clear(s: &impl Store) {
     s.insert(&r).await.unwrap();
     let u = Update {
         user_id: Some(Some("carol".into())),
-        clear: true,
-        patch: patch(json!({"fresh": true})),
+        changes: {
+            let mut c = Changes::default();
+            c.clear();
+            c.set("fresh", Some(json!(true)));
+            c
+        },
         ..update(r.id)
     };
     assert_eq!(s.update(&u).await, Ok(true));

@@ -1,8 +1,7 @@
 //! An in-memory store: for tests and for apps that want sessions without persistence.
 
 use super::{Store, StoreError, Update};
-use crate::patch;
-use crate::session::{Data, Record, SessionId};
+use crate::session::{Record, SessionId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -52,12 +51,7 @@ impl Store for MemoryStore {
         if let Some(user) = &u.user_id {
             r.user_id.clone_from(user);
         }
-        if u.clear {
-            r.data = Data::new();
-        }
-        if let Some(p) = &u.patch {
-            patch::merge(&mut r.data, p);
-        }
+        u.changes.apply(&mut r.data);
         r.id = u.new_id.unwrap_or(u.id);
         r.expires_at = u.expires_at;
         r.updated_at = u.now;

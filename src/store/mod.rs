@@ -9,10 +9,24 @@ pub mod sql;
 
 #[cfg(test)]
 pub(crate) mod conformance;
+
+/// Drives a future that never waits on I/O (the native stores) to completion: for tests
+/// and doc examples.
+#[doc(hidden)]
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
 #[cfg(test)]
 mod sqlite;
 
-use crate::session::{Data, Record, SessionId};
+use crate::changes::Changes;
+use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use std::fmt;
 
@@ -38,9 +52,8 @@ impl std::error::Error for StoreError {}
 
 /// One write to an existing session, applied atomically by the store.
 ///
-/// The data change is a merge patch applied by the store to whatever is stored *now*
-/// (not to the copy this request loaded), so two requests patching different keys both
-/// survive.
+/// The data change is applied by the store to whatever is stored *now* (not to the
+/// copy this request loaded), so two requests changing different keys both survive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Update {
     /// The session to change.
@@ -49,10 +62,8 @@ pub struct Update {
     pub new_id: Option<SessionId>,
     /// `Some(user)` sets the user (`Some(None)`: anonymous); `None` leaves it.
     pub user_id: Option<Option<String>>,
-    /// Empty the data before applying `patch`.
-    pub clear: bool,
-    /// Merge patch of the data.
-    pub patch: Option<Data>,
+    /// The data change, applied to what is stored at write time.
+    pub changes: Changes,
     /// The new idle expiry.
     pub expires_at: Timestamp,
     /// Time of the write.

@@ -12,19 +12,33 @@ pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, e
 
 /// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
-/// (JSON text, `{}` for none), `?7` expires_at, `?8` updated_at. The patch is applied to
-/// the stored data by SQLite's `json_patch` (RFC 7396), so concurrent patches of
-/// different keys both survive.
+/// removing the touched keys, `?7` merge patch setting their new values (JSON text),
+/// `?8` expires_at, `?9` updated_at. SQLite's `json_patch` (RFC 7396) applies them to the
+/// data stored now, so concurrent changes of different keys both survive.
 pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      user_id = CASE WHEN ?3 = 1 THEN ?4 ELSE user_id END, \
-     data = json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), \
-     expires_at = ?7, updated_at = ?8, version = version + 1 WHERE id = ?1";
+     data = json_patch(json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), ?7), \
+     expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1";
 
 /// Delete one session (`?1` id).
 pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1";
 
 /// Delete every session of a user (`?1` user_id).
 pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1";
+
+/// Delete up to `?2` sessions expired at `?1` (idle or absolute). D1 has no
+/// `DELETE ... LIMIT`, hence the sub-select; chunks keep each statement short.
+pub const PURGE_EXPIRED: &str = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+     WHERE expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2)";
+
+/// Record a signal: id, name, session_id, user_id, payload (the envelope as JSON), at.
+/// Delivery is at-least-once: a repeated event id is ignored.
+pub const INSERT_SIGNAL: &str = "INSERT OR IGNORE INTO session_signals \
+     (id, name, session_id, user_id, payload, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// Delete up to `?2` audit rows older than `?1`.
+pub const PRUNE_SIGNALS: &str = "DELETE FROM session_signals WHERE id IN (SELECT id FROM \
+     session_signals WHERE at < ?1 LIMIT ?2)";
 
 /// The bound parameters of [`UPDATE`], in order, as plain values any driver can bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,25 +54,26 @@ pub struct UpdateParams {
     /// `?5`
     pub clear: i64,
     /// `?6`
-    pub patch: String,
+    pub reset: String,
     /// `?7`
-    pub expires_at: i64,
+    pub values: String,
     /// `?8`
+    pub expires_at: i64,
+    /// `?9`
     pub now: i64,
 }
 
 impl From<&super::Update> for UpdateParams {
     fn from(u: &super::Update) -> Self {
+        let (reset, values) = u.changes.patches();
         Self {
             id: u.id.to_string(),
             new_id: u.new_id.unwrap_or(u.id).to_string(),
             set_user: i64::from(u.user_id.is_some()),
             user_id: u.user_id.clone().flatten(),
-            clear: i64::from(u.clear),
-            patch: u
-                .patch
-                .as_ref()
-                .map_or_else(|| "{}".to_owned(), super::row::data_json),
+            clear: i64::from(u.changes.clears()),
+            reset: super::row::data_json(&reset),
+            values: super::row::data_json(&values),
             expires_at: u.expires_at.unix(),
             now: u.now.unix(),
         }

@@ -71,7 +71,8 @@ impl Store for SqliteStore {
                     p.set_user,
                     p.user_id,
                     p.clear,
-                    p.patch,
+                    p.reset,
+                    p.values,
                     p.expires_at,
                     p.now
                 ],

@@ -1,6 +1,10 @@
-// Test-only entry: runs the built worker unchanged, with the D1 binding wrapped so the
-// tests can count every statement the worker executes (GET /__test/d1 returns and
-// resets the log) and make D1 fail on demand (POST /__test/d1?fail=read|write|all|none).
+// Test-only entry: runs the built worker unchanged, with its bindings wrapped so the
+// tests can see what it does:
+//   GET  /__test/d1                      statements run since the last call [{sql, write}]
+//   POST /__test/d1?fail=read|write|all|none   make D1 fail (request path only)
+//   GET  /__test/queue                   queue calls since the last call [{method, count}]
+//   POST /__test/queue?fail=1|0          make the queue producer fail
+//   POST /__test/enqueue                 send the request body (JSON) to the queue as is
 import Gate from "../../build/index.js";
 
 const EXECUTE = new Set(["first", "all", "run", "raw"]);
@@ -40,16 +44,58 @@ function wrapDatabase(db) {
   });
 }
 
+let queueCalls = [];
+let queueFailing = false;
+
+function wrapQueue(queue) {
+  return new Proxy(queue, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === "send" || prop === "sendBatch") {
+        return (body, ...rest) => {
+          queueCalls.push({ method: prop, count: prop === "sendBatch" ? body.length : 1 });
+          if (queueFailing) return Promise.reject(new Error("queue: injected failure"));
+          return value.call(target, body, ...rest);
+        };
+      }
+      return typeof value === "function" && prop !== "constructor" ? value.bind(target) : value;
+    },
+  });
+}
+
+const json = (v) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
+
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/__test/d1") {
       if (request.method === "POST") failing = url.searchParams.get("fail") ?? "none";
-      const body = JSON.stringify(log);
+      const body = log;
       log = [];
-      return new Response(body, { headers: { "content-type": "application/json" } });
+      return json(body);
     }
-    const wrapped = { ...env, SESSIONS_DB: env.SESSIONS_DB && wrapDatabase(env.SESSIONS_DB) };
+    if (url.pathname === "/__test/queue") {
+      if (request.method === "POST") queueFailing = url.searchParams.get("fail") === "1";
+      const body = queueCalls;
+      queueCalls = [];
+      return json(body);
+    }
+    if (url.pathname === "/__test/enqueue") {
+      await env.SESSION_SIGNALS.send(await request.json(), { contentType: "json" });
+      return json({ sent: 1 });
+    }
+    const wrapped = {
+      ...env,
+      SESSIONS_DB: env.SESSIONS_DB && wrapDatabase(env.SESSIONS_DB),
+      SESSION_SIGNALS: env.SESSION_SIGNALS && wrapQueue(env.SESSION_SIGNALS),
+    };
     return Gate.prototype.fetch.call({ env: wrapped, ctx }, request);
+  },
+  // The consumer and the cron see the real bindings.
+  queue(batch, env, ctx) {
+    return Gate.prototype.queue.call({ env, ctx }, batch);
+  },
+  scheduled(controller, env, ctx) {
+    return Gate.prototype.scheduled.call({ env, ctx }, controller);
   },
 };

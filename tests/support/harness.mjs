@@ -2,7 +2,7 @@
 // real origin HTTP server on loopback that records what it receives.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { createServer } from "node:http";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -34,8 +34,14 @@ export async function startOrigin() {
   return origin;
 }
 
-/** Miniflare running build/ behind the counting entry, with migrations applied. */
-export async function startGateway(originUrl, vars = {}) {
+const QUEUE = "sessiongate-signals";
+
+/**
+ * Miniflare running build/ behind the test entry, with migrations applied. Options:
+ * `queue: false` leaves the SESSION_SIGNALS binding out.
+ */
+export async function startGateway(originUrl, vars = {}, { queue = true } = {}) {
+  const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       modules: [
@@ -46,6 +52,11 @@ export async function startGateway(originUrl, vars = {}) {
       modulesRoot: ROOT,
       compatibilityDate: "2026-11-01",
       d1Databases: { SESSIONS_DB: "sessiongate-test" },
+      ...(queue && {
+        queueProducers: { SESSION_SIGNALS: QUEUE },
+        queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 2 } },
+      }),
+      handleStructuredLogs: (entry) => logs.push(entry.message),
       bindings: {
         SESSION_TIMEOUT_MINUTES: "30",
         SESSION_SECRET: SECRET,
@@ -56,9 +67,11 @@ export async function startGateway(originUrl, vars = {}) {
   );
   await mf.ready;
   const db = await mf.getD1Database("SESSIONS_DB");
-  const migration = readFileSync(path.join(ROOT, "migrations/0001_sessions.sql"), "utf8");
-  for (const stmt of migration.replace(/^--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean)) {
-    await db.prepare(stmt).run();
+  for (const file of readdirSync(path.join(ROOT, "migrations")).sort()) {
+    const migration = readFileSync(path.join(ROOT, "migrations", file), "utf8");
+    for (const stmt of migration.replace(/^--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean)) {
+      await db.prepare(stmt).run();
+    }
   }
   const gate = {
     mf,
@@ -68,6 +81,27 @@ export async function startGateway(originUrl, vars = {}) {
     d1Log: async () => (await mf.dispatchFetch(`${BASE}/__test/d1`)).json(),
     failD1: async (mode) => mf.dispatchFetch(`${BASE}/__test/d1?fail=${mode}`, { method: "POST" }),
     rows: async () => (await db.prepare("SELECT * FROM sessions ORDER BY created_at").all()).results,
+    /** Queue producer calls since the last call: [{method, count}]. */
+    queueLog: async () => (await mf.dispatchFetch(`${BASE}/__test/queue`)).json(),
+    failQueue: async (on) => mf.dispatchFetch(`${BASE}/__test/queue?fail=${on ? 1 : 0}`, { method: "POST" }),
+    enqueue: async (body) => mf.dispatchFetch(`${BASE}/__test/enqueue`, { method: "POST", body: JSON.stringify(body) }),
+    /** Audit rows, payload parsed. */
+    signals: async () =>
+      (await db.prepare("SELECT * FROM session_signals ORDER BY at, rowid").all()).results.map((r) => ({ ...r, payload: JSON.parse(r.payload) })),
+    /** Waits until an audit row matches `pred`; returns every matching row. */
+    async waitForSignal(pred, timeoutMs = 8000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = (await gate.signals()).filter(pred);
+        if (found.length) return found;
+        if (Date.now() > deadline) throw new Error(`no matching signal within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    /** Runs the cron handler once. */
+    scheduled: async () => (await mf.getWorker()).scheduled({ cron: "*/15 * * * *", scheduledTime: new Date() }),
+    /** Every line the worker logged. */
+    logs,
     dispose: () => mf.dispose(),
   };
   return gate;

@@ -1,0 +1,149 @@
+//! Pending changes to session data, applied by the store to whatever is stored at write
+//! time rather than to the copy a request loaded.
+//!
+//! The unit of concurrency is the top-level key: two requests that change different keys
+//! of one session both survive; for the same key the last writer wins. A change is
+//! stored as two JSON merge patches (RFC 7396) applied after an optional clear: one
+//! that removes every touched key, one that sets the new values (removing first makes a
+//! set *replace* an object instead of merging into it). D1 runs both with SQLite's
+//! `json_patch` inside one `UPDATE`.
+
+use crate::patch;
+use crate::session::Data;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a save changes in the data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    clear: bool,
+    /// Touched top-level keys: `Some(value)` set, `None` removed.
+    keys: BTreeMap<String, Option<Value>>,
+}
+
+impl Changes {
+    /// Whether nothing changes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.keys.is_empty()
+    }
+
+    /// Whether the data is emptied before the keys are applied.
+    #[must_use]
+    pub fn clears(&self) -> bool {
+        self.clear
+    }
+
+    /// Empties the data (and forgets earlier key changes).
+    pub fn clear(&mut self) {
+        self.clear = true;
+        self.keys.clear();
+    }
+
+    /// Sets `key` to `value` (`None` removes it). `null`s inside objects are dropped, as
+    /// JSON merge patch stores them.
+    pub fn set(&mut self, key: &str, value: Option<Value>) {
+        self.keys.insert(key.to_owned(), value.map(normalize));
+    }
+
+    /// The pending value of `key`: `None` when untouched, `Some(None)` when removed.
+    #[must_use]
+    pub fn value(&self, key: &str) -> Option<Option<&Value>> {
+        self.keys.get(key).map(Option::as_ref)
+    }
+
+    /// The top-level keys this change writes, sorted.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
+    /// `(reset, values)`: the merge patch removing every touched key, then the one
+    /// setting the new values.
+    #[must_use]
+    pub fn patches(&self) -> (Data, Data) {
+        let mut reset = Data::new();
+        let mut values = Data::new();
+        for (k, v) in &self.keys {
+            reset.insert(k.clone(), Value::Null);
+            if let Some(v) = v {
+                values.insert(k.clone(), v.clone());
+            }
+        }
+        (reset, values)
+    }
+
+    /// Applies the change to `data` exactly as a store does.
+    pub fn apply(&self, data: &mut Data) {
+        if self.clear {
+            data.clear();
+        }
+        let (reset, values) = self.patches();
+        patch::merge(data, &reset);
+        patch::merge(data, &values);
+    }
+}
+
+/// The value as a merge patch would store it: `null`s inside objects removed.
+fn normalize(value: Value) -> Value {
+    match value {
+        Value::Object(obj) => {
+            let mut out = Data::new();
+            patch::merge(&mut out, &obj);
+            Value::Object(out)
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(v: Value) -> Data {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("object"),
+        }
+    }
+
+    #[test]
+    fn set_replaces_objects_and_remove_deletes() {
+        let mut c = Changes::default();
+        c.set("cart", Some(json!({"items": [1]})));
+        c.set("gone", None);
+        let mut d = data(json!({"cart": {"items": [0], "coupon": "X"}, "gone": 1, "other": true}));
+        c.apply(&mut d);
+        assert_eq!(Value::Object(d), json!({"cart": {"items": [1]}, "other": true}));
+        assert_eq!(c.keys(), ["cart", "gone"]);
+    }
+
+    #[test]
+    fn clear_then_set() {
+        let mut c = Changes::default();
+        c.set("a", Some(json!(1)));
+        c.clear();
+        c.set("b", Some(json!(2)));
+        let mut d = data(json!({"a": 0, "z": 9}));
+        c.apply(&mut d);
+        assert_eq!(Value::Object(d), json!({"b": 2}));
+        assert!(c.clears());
+    }
+
+    #[test]
+    fn nested_nulls_are_dropped_like_the_store_does() {
+        let mut c = Changes::default();
+        c.set("k", Some(json!({"a": null, "b": {"c": null, "d": 1}})));
+        let mut d = Data::new();
+        c.apply(&mut d);
+        assert_eq!(Value::Object(d), json!({"k": {"b": {"d": 1}}}));
+    }
+
+    #[test]
+    fn empty_changes() {
+        let c = Changes::default();
+        assert!(c.is_empty());
+        assert_eq!(c.patches(), (Data::new(), Data::new()));
+    }
+}

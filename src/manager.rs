@@ -1,0 +1,549 @@
+//! [`SessionManager`]: load, save, renew and delete sessions in a [`Store`], each step
+//! recording its lifecycle [`Signal`]. The gateway is built on it, and a workers-rs app
+//! can use it directly in its own handlers:
+//!
+//! ```
+//! use sessiongate::expiry::ExpiryPolicy;
+//! use sessiongate::manager::{CookieChange, SessionManager};
+//! use sessiongate::session::Session;
+//! use sessiongate::store::memory::MemoryStore;
+//! use sessiongate::time::Timestamp;
+//! use serde_json::json;
+//!
+//! # async fn handler() -> Result<(), sessiongate::store::StoreError> {
+//! let policy = ExpiryPolicy { idle_secs: 1800, absolute_secs: 0, renew_after_secs: 60 };
+//! // In a worker: `D1Store` over `env.d1("SESSIONS_DB")?`, and the time from `Date::now()`.
+//! let manager = SessionManager::new(MemoryStore::new(), policy);
+//! let now = Timestamp::from_unix(1_800_000_000);
+//!
+//! let mut session = Session::new(); // or manager.load(&id, now).await?.unwrap_or_default()
+//! session.insert("cart", json!(["apple"]));
+//! session.login("alice");
+//! let saved = manager.save(&mut session, now).await;
+//! assert!(matches!(saved.cookie, CookieChange::Set { .. }));
+//! assert_eq!(session.user_id(), Some("alice"));
+//! for signal in manager.take_signals() {
+//!     // send to the queue: signal.envelope(...)
+//!     let _ = signal.name(); // "session_created", "session_data_saved"
+//! }
+//! # Ok(()) }
+//! # sessiongate::store::block_on(handler()).unwrap();
+//! ```
+
+use crate::expiry::ExpiryPolicy;
+use crate::session::{Record, Session, SessionId};
+use crate::signal::{Exception, Signal};
+use crate::store::{Store, StoreError, Update};
+use crate::time::Timestamp;
+use std::cell::RefCell;
+
+/// What happens to the session cookie after a save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieChange {
+    /// Send no `Set-Cookie`.
+    Keep,
+    /// Point the cookie at `id` for `max_age` seconds.
+    Set {
+        /// Session the cookie references.
+        id: SessionId,
+        /// Cookie lifetime in seconds.
+        max_age: i64,
+    },
+    /// Delete the cookie.
+    Clear,
+}
+
+/// Why a save did not (fully) happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveError {
+    /// The session vanished between load and save (deleted or cycled concurrently).
+    NotFound,
+    /// The store failed.
+    Store(StoreError),
+}
+
+/// The result of [`SessionManager::save`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The cookie change to send.
+    pub cookie: CookieChange,
+    /// The failure, if any; the session then keeps its pending changes.
+    pub error: Option<SaveError>,
+}
+
+impl Saved {
+    const NOTHING: Self = Self { cookie: CookieChange::Keep, error: None };
+
+    fn failed(cookie: CookieChange, error: SaveError) -> Self {
+        Self { cookie, error: Some(error) }
+    }
+}
+
+/// Sessions in a store under one expiry policy, with the signals of every step.
+#[derive(Debug)]
+pub struct SessionManager<S> {
+    store: S,
+    policy: ExpiryPolicy,
+    signals: RefCell<Vec<Signal>>,
+}
+
+impl<S: Store> SessionManager<S> {
+    /// A manager over `store`.
+    pub fn new(store: S, policy: ExpiryPolicy) -> Self {
+        Self { store, policy, signals: RefCell::new(Vec::new()) }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The expiry policy.
+    pub fn policy(&self) -> &ExpiryPolicy {
+        &self.policy
+    }
+
+    /// Records a signal raised outside the manager (a rejected cookie, a bad command).
+    pub fn signal(&self, signal: Signal) {
+        self.signals.borrow_mut().push(signal);
+    }
+
+    /// Every signal recorded since the last call, in order.
+    pub fn take_signals(&self) -> Vec<Signal> {
+        std::mem::take(&mut self.signals.borrow_mut())
+    }
+
+    /// The valid session stored under `id`; `Ok(None)` when it is unknown, expired or
+    /// unreadable. Signals `session_data_retrieved`, or `session_data_retrieval_failed`
+    /// (plus `session_expired` or `session_store_degraded`).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails: the caller decides how to degrade.
+    pub async fn load(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
+        let failed = |reason| Signal::DataRetrievalFailed { session_id: *id, reason };
+        match self.store.load(id).await {
+            Ok(Some(r)) if !self.policy.is_expired(&r, now) => {
+                let data_keys = r.data.keys().cloned().collect();
+                self.signal(Signal::DataRetrieved { session_id: *id, data_keys });
+                Ok(Some(Session::from_record(r)))
+            }
+            Ok(Some(r)) => {
+                let expired_at = r.absolute_expires_at.map_or(r.expires_at, |a| a.min(r.expires_at));
+                self.signal(Signal::Expired { session_id: *id, expired_at });
+                self.signal(failed("not_found_or_expired"));
+                Ok(None)
+            }
+            Ok(None) => {
+                self.signal(failed("not_found_or_expired"));
+                Ok(None)
+            }
+            Err(StoreError::Corrupt(e)) => {
+                let _ = e; // the row is unusable: treated as unknown, signalled
+                self.signal(failed("corrupt"));
+                Ok(None)
+            }
+            Err(e) => {
+                self.signal(failed("db_error"));
+                self.signal(Signal::StoreDegraded { reason: "read_failed", exception: exception(&e) });
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes what `session` has pending, in one store operation: create, update (data,
+    /// user, id, renewed expiry) or delete. A stored session is also renewed when the
+    /// policy says it is due. Never fails the caller: failures are in [`Saved::error`]
+    /// and signalled.
+    pub async fn save(&self, session: &mut Session, now: Timestamp) -> Saved {
+        self.write(session, now, false).await
+    }
+
+    /// Renews `session` now, ignoring the throttle (other pending changes are saved too).
+    pub async fn renew(&self, session: &mut Session, now: Timestamp) -> Saved {
+        self.write(session, now, true).await
+    }
+
+    /// Deletes the session `id`. Signals `session_deleted` or `session_deletion_failed`.
+    ///
+    /// # Errors
+    /// [`SaveError::NotFound`] when there was no such session, [`SaveError::Store`] when
+    /// the store fails.
+    pub async fn delete(&self, id: &SessionId) -> Result<(), SaveError> {
+        let result = self.store.delete(id).await;
+        self.signal(match &result {
+            Ok(true) => Signal::Deleted { session_id: *id },
+            Ok(false) => Signal::DeletionFailed { session_id: *id, reason: "not_found" },
+            Err(_) => Signal::DeletionFailed { session_id: *id, reason: "db_error" },
+        });
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SaveError::NotFound),
+            Err(e) => Err(SaveError::Store(e)),
+        }
+    }
+
+    async fn write(&self, session: &mut Session, now: Timestamp, force_renew: bool) -> Saved {
+        let p = session.pending();
+        let Some(current) = session.record().cloned() else {
+            if !p.create && p.login.is_none() && p.changes.is_empty() {
+                return Saved::NOTHING;
+            }
+            return self.create(session, now).await;
+        };
+        if p.delete {
+            return self.remove(session, &current, p.revoke_user).await;
+        }
+        let renewal = if force_renew {
+            Some(self.policy.renewed(&current, now)).filter(|t| *t > current.expires_at)
+        } else {
+            self.policy.renewal(&current, now)
+        };
+        let cycle = p.cycle || p.login.is_some();
+        let data_changed = !p.changes.is_empty();
+        if !cycle && !data_changed && p.login.is_none() && renewal.is_none() {
+            return Saved::NOTHING;
+        }
+        let update = Update {
+            id: current.id,
+            new_id: cycle.then(SessionId::random),
+            user_id: p.login.map(|u| Some(u.to_owned())),
+            changes: p.changes.clone(),
+            expires_at: renewal.unwrap_or(current.expires_at),
+            now,
+        };
+        let only_renewal = !cycle && !data_changed;
+        let fail_signal = |reason| {
+            if only_renewal {
+                Signal::RenewalFailed { session_id: current.id, reason }
+            } else {
+                Signal::DataSaveFailed { session_id: Some(current.id), reason, exception: None }
+            }
+        };
+        match self.store.update(&update).await {
+            Ok(true) => {
+                let id = update.new_id.unwrap_or(current.id);
+                if data_changed {
+                    self.signal(Signal::DataSaved { session_id: id, saved_keys: update.changes.keys() });
+                }
+                let mut record = current.clone();
+                record.id = id;
+                if let Some(user) = update.user_id {
+                    record.user_id = user;
+                }
+                update.changes.apply(&mut record.data);
+                record.expires_at = update.expires_at;
+                record.updated_at = now;
+                record.version += 1;
+                if cycle {
+                    let user_id = record.user_id.clone();
+                    self.signal(Signal::Cycled { old_session_id: current.id, session_id: id, user_id });
+                }
+                if let Some(expires_at) = renewal {
+                    self.signal(Signal::Renewed { session_id: id, expires_at });
+                }
+                let cookie = if cycle || renewal.is_some() {
+                    CookieChange::Set { id, max_age: ExpiryPolicy::max_age(record.expires_at, now) }
+                } else {
+                    CookieChange::Keep
+                };
+                session.saved(Some(record));
+                Saved { cookie, error: None }
+            }
+            Ok(false) => {
+                self.signal(fail_signal("not_found"));
+                session.saved(None);
+                Saved::failed(CookieChange::Clear, SaveError::NotFound)
+            }
+            Err(e) => {
+                let signal = match fail_signal("db_error") {
+                    Signal::DataSaveFailed { session_id, reason, .. } => {
+                        Signal::DataSaveFailed { session_id, reason, exception: Some(exception(&e)) }
+                    }
+                    other => other,
+                };
+                self.signal(signal);
+                Saved::failed(CookieChange::Keep, SaveError::Store(e))
+            }
+        }
+    }
+
+    async fn create(&self, session: &mut Session, now: Timestamp) -> Saved {
+        let p = session.pending();
+        let (expires_at, absolute_expires_at) = self.policy.new_session(now);
+        let record = Record {
+            id: SessionId::random(),
+            user_id: p.login.map(str::to_owned),
+            data: session.data().clone(),
+            created_at: now,
+            expires_at,
+            absolute_expires_at,
+            updated_at: now,
+            version: 1,
+        };
+        match self.store.insert(&record).await {
+            Ok(()) => {
+                let (id, user_id) = (record.id, record.user_id.clone());
+                self.signal(Signal::Created { session_id: id, user_id });
+                if !p.changes.is_empty() {
+                    self.signal(Signal::DataSaved { session_id: id, saved_keys: p.changes.keys() });
+                }
+                let max_age = ExpiryPolicy::max_age(expires_at, now);
+                session.saved(Some(record));
+                Saved { cookie: CookieChange::Set { id, max_age }, error: None }
+            }
+            Err(e) => {
+                self.signal(Signal::CreationFailed { user_id: record.user_id, exception: exception(&e) });
+                Saved::failed(CookieChange::Keep, SaveError::Store(e))
+            }
+        }
+    }
+
+    async fn remove(&self, session: &mut Session, current: &Record, revoke_user: bool) -> Saved {
+        let result = match (&current.user_id, revoke_user) {
+            (Some(user), true) => self.store.delete_user(user).await.map(|n| n > 0),
+            _ => self.store.delete(&current.id).await,
+        };
+        let id = current.id;
+        match result {
+            Ok(true) => {
+                self.signal(Signal::Deleted { session_id: id });
+                session.saved(None);
+                Saved { cookie: CookieChange::Clear, error: None }
+            }
+            // Already gone: the user asked to be logged out, and is.
+            Ok(false) => {
+                self.signal(Signal::DeletionFailed { session_id: id, reason: "not_found" });
+                session.saved(None);
+                Saved { cookie: CookieChange::Clear, error: None }
+            }
+            Err(e) => {
+                self.signal(Signal::DeletionFailed { session_id: id, reason: "db_error" });
+                Saved::failed(CookieChange::Clear, SaveError::Store(e))
+            }
+        }
+    }
+}
+
+fn exception(e: &StoreError) -> Exception {
+    Exception::new("StoreError", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::block_on;
+    use crate::store::memory::MemoryStore;
+    use serde_json::{json, Value};
+
+    const POLICY: ExpiryPolicy = ExpiryPolicy { idle_secs: 600, absolute_secs: 3600, renew_after_secs: 60 };
+    const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    fn manager() -> SessionManager<MemoryStore> {
+        SessionManager::new(MemoryStore::new(), POLICY)
+    }
+
+    fn names(m: &SessionManager<impl Store>) -> Vec<&'static str> {
+        m.take_signals().iter().map(Signal::name).collect()
+    }
+
+    /// A stored session with `data`, signals drained.
+    fn stored(m: &SessionManager<MemoryStore>, data: Value) -> Session {
+        let mut s = Session::new();
+        for (k, v) in data.as_object().unwrap() {
+            s.insert(k, v.clone());
+        }
+        s.create();
+        block_on(m.save(&mut s, T0));
+        m.take_signals();
+        s
+    }
+
+    /// A store whose every operation fails.
+    struct Broken;
+    impl Store for Broken {
+        async fn load(&self, _: &SessionId) -> Result<Option<Record>, StoreError> {
+            Err(StoreError::Backend("D1 down".into()))
+        }
+        async fn insert(&self, _: &Record) -> Result<(), StoreError> {
+            Err(StoreError::Backend("D1 down".into()))
+        }
+        async fn update(&self, _: &Update) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("D1 down".into()))
+        }
+        async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("D1 down".into()))
+        }
+        async fn delete_user(&self, _: &str) -> Result<u64, StoreError> {
+            Err(StoreError::Backend("D1 down".into()))
+        }
+    }
+
+    #[test]
+    fn nothing_to_save_writes_nothing() {
+        let m = manager();
+        let saved = block_on(m.save(&mut Session::new(), T0));
+        assert_eq!(saved, Saved::NOTHING);
+        assert!(m.take_signals().is_empty());
+    }
+
+    #[test]
+    fn first_write_creates_the_session() {
+        let m = manager();
+        let mut s = Session::new();
+        s.insert("cart", json!([1]));
+        let saved = block_on(m.save(&mut s, T0));
+        let id = s.id().unwrap();
+        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(names(&m), ["session_created", "session_data_saved"]);
+        let r = block_on(m.store().load(&id)).unwrap().unwrap();
+        assert_eq!(Value::Object(r.data), json!({"cart": [1]}));
+        assert_eq!((r.expires_at, r.absolute_expires_at), (T0.plus(600), Some(T0.plus(3600))));
+        assert!(!s.is_new() && !s.modified());
+    }
+
+    #[test]
+    fn steady_state_load_and_save_write_nothing() {
+        let m = manager();
+        let s = stored(&m, json!({"a": 1}));
+        let mut loaded = block_on(m.load(&s.id().unwrap(), T0.plus(59))).unwrap().unwrap();
+        assert_eq!(names(&m), ["session_data_retrieved"]);
+        assert_eq!(block_on(m.save(&mut loaded, T0.plus(59))), Saved::NOTHING);
+        assert!(m.take_signals().is_empty());
+        assert_eq!(loaded.record().unwrap().version, 1);
+    }
+
+    #[test]
+    fn renewal_is_throttled_and_resends_the_cookie() {
+        let m = manager();
+        let mut s = stored(&m, json!({}));
+        let id = s.id().unwrap();
+        let saved = block_on(m.save(&mut s, T0.plus(60)));
+        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(m.take_signals(), [Signal::Renewed { session_id: id, expires_at: T0.plus(660) }]);
+        // Forced renewal ignores the throttle.
+        let saved = block_on(m.renew(&mut s, T0.plus(70)));
+        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(names(&m), ["session_renewed"]);
+    }
+
+    #[test]
+    fn data_change_without_renewal_keeps_the_cookie() {
+        let m = manager();
+        let mut s = stored(&m, json!({"a": 1}));
+        s.insert("b", json!(2));
+        assert_eq!(block_on(m.save(&mut s, T0.plus(5))).cookie, CookieChange::Keep);
+        assert_eq!(
+            m.take_signals(),
+            [Signal::DataSaved { session_id: s.id().unwrap(), saved_keys: vec!["b".into()] }]
+        );
+    }
+
+    #[test]
+    fn login_cycles_the_id() {
+        let m = manager();
+        let mut s = stored(&m, json!({"cart": [1]}));
+        let old = s.id().unwrap();
+        s.login("bob");
+        let saved = block_on(m.save(&mut s, T0.plus(5)));
+        let new = s.id().unwrap();
+        assert_ne!(old, new);
+        assert_eq!(saved.cookie, CookieChange::Set { id: new, max_age: 595 });
+        assert_eq!(
+            m.take_signals(),
+            [Signal::Cycled { old_session_id: old, session_id: new, user_id: Some("bob".into()) }]
+        );
+        assert_eq!(block_on(m.store().load(&old)).unwrap(), None);
+        let r = block_on(m.store().load(&new)).unwrap().unwrap();
+        assert_eq!((r.user_id.as_deref(), Value::Object(r.data)), (Some("bob"), json!({"cart": [1]})));
+    }
+
+    #[test]
+    fn delete_and_revoke_user() {
+        let m = manager();
+        let mut a = stored(&m, json!({}));
+        a.login("carol");
+        block_on(m.save(&mut a, T0));
+        let mut b = stored(&m, json!({}));
+        b.login("carol");
+        block_on(m.save(&mut b, T0));
+        m.take_signals();
+        let b_id = b.id().unwrap();
+        a.revoke_user();
+        assert_eq!(block_on(m.save(&mut a, T0)).cookie, CookieChange::Clear);
+        assert!(a.is_new());
+        assert_eq!(block_on(m.store().load(&b_id)).unwrap(), None, "every session of the user");
+        assert_eq!(names(&m), ["session_deleted"]);
+        assert_eq!(block_on(m.delete(&b_id)), Err(SaveError::NotFound));
+        assert_eq!(names(&m), ["session_deletion_failed"]);
+    }
+
+    #[test]
+    fn unknown_and_expired_ids() {
+        let m = manager();
+        let s = stored(&m, json!({}));
+        let id = s.id().unwrap();
+        assert_eq!(block_on(m.load(&SessionId::random(), T0)).unwrap(), None);
+        assert_eq!(names(&m), ["session_data_retrieval_failed"]);
+        assert_eq!(block_on(m.load(&id, T0.plus(600))).unwrap(), None);
+        assert_eq!(
+            m.take_signals(),
+            [
+                Signal::Expired { session_id: id, expired_at: T0.plus(600) },
+                Signal::DataRetrievalFailed { session_id: id, reason: "not_found_or_expired" },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vanished_session_clears_the_cookie() {
+        let m = manager();
+        let mut s = stored(&m, json!({}));
+        block_on(m.store().delete(&s.id().unwrap())).unwrap();
+        s.insert("x", json!(1));
+        let saved = block_on(m.save(&mut s, T0));
+        assert_eq!(saved, Saved::failed(CookieChange::Clear, SaveError::NotFound));
+        assert_eq!(names(&m), ["session_data_save_failed"]);
+    }
+
+    #[test]
+    fn store_failures_are_signalled_and_keep_the_cookie() {
+        let m = SessionManager::new(Broken, POLICY);
+        assert!(block_on(m.load(&SessionId::random(), T0)).is_err());
+        assert_eq!(names(&m), ["session_data_retrieval_failed", "session_store_degraded"]);
+
+        let mut fresh = Session::new();
+        fresh.login("dave");
+        let saved = block_on(m.save(&mut fresh, T0));
+        assert_eq!(saved.cookie, CookieChange::Keep);
+        assert_eq!(
+            m.take_signals(),
+            [Signal::CreationFailed {
+                user_id: Some("dave".into()),
+                exception: Exception::new("StoreError", "store backend error: D1 down"),
+            }]
+        );
+        assert!(fresh.modified(), "pending changes are kept");
+
+        let record = Record {
+            id: SessionId::random(),
+            user_id: None,
+            data: crate::session::Data::new(),
+            created_at: T0,
+            expires_at: T0.plus(600),
+            absolute_expires_at: None,
+            updated_at: T0,
+            version: 1,
+        };
+        let mut s = Session::from_record(record.clone());
+        s.insert("k", json!(1));
+        assert_eq!(block_on(m.save(&mut s, T0)).cookie, CookieChange::Keep);
+        let sig = m.take_signals();
+        assert!(matches!(&sig[..], [Signal::DataSaveFailed { reason: "db_error", exception: Some(_), .. }]));
+        let mut idle = Session::from_record(record);
+        assert_eq!(block_on(m.save(&mut idle, T0.plus(120))).cookie, CookieChange::Keep);
+        assert_eq!(names(&m), ["session_renewal_failed"]);
+        idle.delete();
+        assert_eq!(block_on(m.save(&mut idle, T0)).cookie, CookieChange::Clear);
+        assert_eq!(names(&m), ["session_deletion_failed"]);
+    }
+}
