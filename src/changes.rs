@@ -115,7 +115,10 @@ mod tests {
         c.set("gone", None);
         let mut d = data(json!({"cart": {"items": [0], "coupon": "X"}, "gone": 1, "other": true}));
         c.apply(&mut d);
-        assert_eq!(Value::Object(d), json!({"cart": {"items": [1]}, "other": true}));
+        assert_eq!(
+            Value::Object(d),
+            json!({"cart": {"items": [1]}, "other": true})
+        );
         assert_eq!(c.keys(), ["cart", "gone"]);
     }
 

@@ -4,8 +4,8 @@
 
 use crate::cookie::key::{Key, Keyring};
 use crate::cookie::{CookieConfig, SameSite};
-use crate::protocol::HeaderNames;
 use crate::expiry::ExpiryPolicy;
+use crate::protocol::HeaderNames;
 use crate::signal::SignalFilter;
 use std::fmt;
 
@@ -170,9 +170,9 @@ impl Config {
         let headers = HeaderNames::new(prefix.trim())
             .map_err(|problem| err("SESSION_HEADER_PREFIX", problem))?;
 
-        let signals = get("SESSION_SIGNALS")
+        let signals = get("SESSION_SIGNAL_FILTER")
             .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
-            .map_err(|problem| err("SESSION_SIGNALS", problem))?;
+            .map_err(|problem| err("SESSION_SIGNAL_FILTER", problem))?;
 
         Ok(Self {
             expiry,
@@ -184,7 +184,8 @@ impl Config {
             headers,
             signals,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
-            worker_name: get("WORKER_NAME").map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
+            worker_name: get("WORKER_NAME")
+                .map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
             signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
         })
     }
@@ -378,7 +379,10 @@ mod tests {
         assert_eq!(c.headers.id, "X-Session-Id");
         assert_eq!(c.signals, SignalFilter::All);
         assert!(c.admin_token.is_none() && c.origin_secret.is_none());
-        assert_eq!((c.worker_name.as_str(), c.signal_retention_days), ("sessiongate", 30));
+        assert_eq!(
+            (c.worker_name.as_str(), c.signal_retention_days),
+            ("sessiongate", 30)
+        );
     }
 
     #[test]
@@ -483,11 +487,11 @@ mod tests {
     #[test]
     fn signals_and_prefix() {
         assert_eq!(
-            parse(&[("SESSION_SIGNALS", "none")]).unwrap().signals,
+            parse(&[("SESSION_SIGNAL_FILTER", "none")]).unwrap().signals,
             SignalFilter::None
         );
         assert_eq!(
-            parse(&[("SESSION_SIGNALS", "session_created, session_deleted")])
+            parse(&[("SESSION_SIGNAL_FILTER", "session_created, session_deleted")])
                 .unwrap()
                 .signals,
             SignalFilter::Only(vec!["session_created", "session_deleted"])

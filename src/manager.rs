@@ -72,10 +72,16 @@ pub struct Saved {
 }
 
 impl Saved {
-    const NOTHING: Self = Self { cookie: CookieChange::Keep, error: None };
+    const NOTHING: Self = Self {
+        cookie: CookieChange::Keep,
+        error: None,
+    };
 
     fn failed(cookie: CookieChange, error: SaveError) -> Self {
-        Self { cookie, error: Some(error) }
+        Self {
+            cookie,
+            error: Some(error),
+        }
     }
 }
 
@@ -90,7 +96,11 @@ pub struct SessionManager<S> {
 impl<S: Store> SessionManager<S> {
     /// A manager over `store`.
     pub fn new(store: S, policy: ExpiryPolicy) -> Self {
-        Self { store, policy, signals: RefCell::new(Vec::new()) }
+        Self {
+            store,
+            policy,
+            signals: RefCell::new(Vec::new()),
+        }
     }
 
     /// The store.
@@ -119,17 +129,32 @@ impl<S: Store> SessionManager<S> {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the store fails: the caller decides how to degrade.
-    pub async fn load(&self, id: &SessionId, now: Timestamp) -> Result<Option<Session>, StoreError> {
-        let failed = |reason| Signal::DataRetrievalFailed { session_id: *id, reason };
+    pub async fn load(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let failed = |reason| Signal::DataRetrievalFailed {
+            session_id: *id,
+            reason,
+        };
         match self.store.load(id).await {
             Ok(Some(r)) if !self.policy.is_expired(&r, now) => {
                 let data_keys = r.data.keys().cloned().collect();
-                self.signal(Signal::DataRetrieved { session_id: *id, data_keys });
+                self.signal(Signal::DataRetrieved {
+                    session_id: *id,
+                    data_keys,
+                });
                 Ok(Some(Session::from_record(r)))
             }
             Ok(Some(r)) => {
-                let expired_at = r.absolute_expires_at.map_or(r.expires_at, |a| a.min(r.expires_at));
-                self.signal(Signal::Expired { session_id: *id, expired_at });
+                let expired_at = r
+                    .absolute_expires_at
+                    .map_or(r.expires_at, |a| a.min(r.expires_at));
+                self.signal(Signal::Expired {
+                    session_id: *id,
+                    expired_at,
+                });
                 self.signal(failed("not_found_or_expired"));
                 Ok(None)
             }
@@ -144,7 +169,10 @@ impl<S: Store> SessionManager<S> {
             }
             Err(e) => {
                 self.signal(failed("db_error"));
-                self.signal(Signal::StoreDegraded { reason: "read_failed", exception: exception(&e) });
+                self.signal(Signal::StoreDegraded {
+                    reason: "read_failed",
+                    exception: exception(&e),
+                });
                 Err(e)
             }
         }
@@ -172,8 +200,14 @@ impl<S: Store> SessionManager<S> {
         let result = self.store.delete(id).await;
         self.signal(match &result {
             Ok(true) => Signal::Deleted { session_id: *id },
-            Ok(false) => Signal::DeletionFailed { session_id: *id, reason: "not_found" },
-            Err(_) => Signal::DeletionFailed { session_id: *id, reason: "db_error" },
+            Ok(false) => Signal::DeletionFailed {
+                session_id: *id,
+                reason: "not_found",
+            },
+            Err(_) => Signal::DeletionFailed {
+                session_id: *id,
+                reason: "db_error",
+            },
         });
         match result {
             Ok(true) => Ok(()),
@@ -214,16 +248,26 @@ impl<S: Store> SessionManager<S> {
         let only_renewal = !cycle && !data_changed;
         let fail_signal = |reason| {
             if only_renewal {
-                Signal::RenewalFailed { session_id: current.id, reason }
+                Signal::RenewalFailed {
+                    session_id: current.id,
+                    reason,
+                }
             } else {
-                Signal::DataSaveFailed { session_id: Some(current.id), reason, exception: None }
+                Signal::DataSaveFailed {
+                    session_id: Some(current.id),
+                    reason,
+                    exception: None,
+                }
             }
         };
         match self.store.update(&update).await {
             Ok(true) => {
                 let id = update.new_id.unwrap_or(current.id);
                 if data_changed {
-                    self.signal(Signal::DataSaved { session_id: id, saved_keys: update.changes.keys() });
+                    self.signal(Signal::DataSaved {
+                        session_id: id,
+                        saved_keys: update.changes.keys(),
+                    });
                 }
                 let mut record = current.clone();
                 record.id = id;
@@ -236,18 +280,31 @@ impl<S: Store> SessionManager<S> {
                 record.version += 1;
                 if cycle {
                     let user_id = record.user_id.clone();
-                    self.signal(Signal::Cycled { old_session_id: current.id, session_id: id, user_id });
+                    self.signal(Signal::Cycled {
+                        old_session_id: current.id,
+                        session_id: id,
+                        user_id,
+                    });
                 }
                 if let Some(expires_at) = renewal {
-                    self.signal(Signal::Renewed { session_id: id, expires_at });
+                    self.signal(Signal::Renewed {
+                        session_id: id,
+                        expires_at,
+                    });
                 }
                 let cookie = if cycle || renewal.is_some() {
-                    CookieChange::Set { id, max_age: ExpiryPolicy::max_age(record.expires_at, now) }
+                    CookieChange::Set {
+                        id,
+                        max_age: ExpiryPolicy::max_age(record.expires_at, now),
+                    }
                 } else {
                     CookieChange::Keep
                 };
                 session.saved(Some(record));
-                Saved { cookie, error: None }
+                Saved {
+                    cookie,
+                    error: None,
+                }
             }
             Ok(false) => {
                 self.signal(fail_signal("not_found"));
@@ -256,9 +313,13 @@ impl<S: Store> SessionManager<S> {
             }
             Err(e) => {
                 let signal = match fail_signal("db_error") {
-                    Signal::DataSaveFailed { session_id, reason, .. } => {
-                        Signal::DataSaveFailed { session_id, reason, exception: Some(exception(&e)) }
-                    }
+                    Signal::DataSaveFailed {
+                        session_id, reason, ..
+                    } => Signal::DataSaveFailed {
+                        session_id,
+                        reason,
+                        exception: Some(exception(&e)),
+                    },
                     other => other,
                 };
                 self.signal(signal);
@@ -283,16 +344,28 @@ impl<S: Store> SessionManager<S> {
         match self.store.insert(&record).await {
             Ok(()) => {
                 let (id, user_id) = (record.id, record.user_id.clone());
-                self.signal(Signal::Created { session_id: id, user_id });
+                self.signal(Signal::Created {
+                    session_id: id,
+                    user_id,
+                });
                 if !p.changes.is_empty() {
-                    self.signal(Signal::DataSaved { session_id: id, saved_keys: p.changes.keys() });
+                    self.signal(Signal::DataSaved {
+                        session_id: id,
+                        saved_keys: p.changes.keys(),
+                    });
                 }
                 let max_age = ExpiryPolicy::max_age(expires_at, now);
                 session.saved(Some(record));
-                Saved { cookie: CookieChange::Set { id, max_age }, error: None }
+                Saved {
+                    cookie: CookieChange::Set { id, max_age },
+                    error: None,
+                }
             }
             Err(e) => {
-                self.signal(Signal::CreationFailed { user_id: record.user_id, exception: exception(&e) });
+                self.signal(Signal::CreationFailed {
+                    user_id: record.user_id,
+                    exception: exception(&e),
+                });
                 Saved::failed(CookieChange::Keep, SaveError::Store(e))
             }
         }
@@ -308,16 +381,28 @@ impl<S: Store> SessionManager<S> {
             Ok(true) => {
                 self.signal(Signal::Deleted { session_id: id });
                 session.saved(None);
-                Saved { cookie: CookieChange::Clear, error: None }
+                Saved {
+                    cookie: CookieChange::Clear,
+                    error: None,
+                }
             }
             // Already gone: the user asked to be logged out, and is.
             Ok(false) => {
-                self.signal(Signal::DeletionFailed { session_id: id, reason: "not_found" });
+                self.signal(Signal::DeletionFailed {
+                    session_id: id,
+                    reason: "not_found",
+                });
                 session.saved(None);
-                Saved { cookie: CookieChange::Clear, error: None }
+                Saved {
+                    cookie: CookieChange::Clear,
+                    error: None,
+                }
             }
             Err(e) => {
-                self.signal(Signal::DeletionFailed { session_id: id, reason: "db_error" });
+                self.signal(Signal::DeletionFailed {
+                    session_id: id,
+                    reason: "db_error",
+                });
                 Saved::failed(CookieChange::Clear, SaveError::Store(e))
             }
         }
@@ -335,7 +420,11 @@ mod tests {
     use crate::store::memory::MemoryStore;
     use serde_json::{json, Value};
 
-    const POLICY: ExpiryPolicy = ExpiryPolicy { idle_secs: 600, absolute_secs: 3600, renew_after_secs: 60 };
+    const POLICY: ExpiryPolicy = ExpiryPolicy {
+        idle_secs: 600,
+        absolute_secs: 3600,
+        renew_after_secs: 60,
+    };
     const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 
     fn manager() -> SessionManager<MemoryStore> {
@@ -397,7 +486,10 @@ mod tests {
         assert_eq!(names(&m), ["session_created", "session_data_saved"]);
         let r = block_on(m.store().load(&id)).unwrap().unwrap();
         assert_eq!(Value::Object(r.data), json!({"cart": [1]}));
-        assert_eq!((r.expires_at, r.absolute_expires_at), (T0.plus(600), Some(T0.plus(3600))));
+        assert_eq!(
+            (r.expires_at, r.absolute_expires_at),
+            (T0.plus(600), Some(T0.plus(3600)))
+        );
         assert!(!s.is_new() && !s.modified());
     }
 
@@ -405,7 +497,9 @@ mod tests {
     fn steady_state_load_and_save_write_nothing() {
         let m = manager();
         let s = stored(&m, json!({"a": 1}));
-        let mut loaded = block_on(m.load(&s.id().unwrap(), T0.plus(59))).unwrap().unwrap();
+        let mut loaded = block_on(m.load(&s.id().unwrap(), T0.plus(59)))
+            .unwrap()
+            .unwrap();
         assert_eq!(names(&m), ["session_data_retrieved"]);
         assert_eq!(block_on(m.save(&mut loaded, T0.plus(59))), Saved::NOTHING);
         assert!(m.take_signals().is_empty());
@@ -419,7 +513,13 @@ mod tests {
         let id = s.id().unwrap();
         let saved = block_on(m.save(&mut s, T0.plus(60)));
         assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
-        assert_eq!(m.take_signals(), [Signal::Renewed { session_id: id, expires_at: T0.plus(660) }]);
+        assert_eq!(
+            m.take_signals(),
+            [Signal::Renewed {
+                session_id: id,
+                expires_at: T0.plus(660)
+            }]
+        );
         // Forced renewal ignores the throttle.
         let saved = block_on(m.renew(&mut s, T0.plus(70)));
         assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
@@ -431,10 +531,16 @@ mod tests {
         let m = manager();
         let mut s = stored(&m, json!({"a": 1}));
         s.insert("b", json!(2));
-        assert_eq!(block_on(m.save(&mut s, T0.plus(5))).cookie, CookieChange::Keep);
+        assert_eq!(
+            block_on(m.save(&mut s, T0.plus(5))).cookie,
+            CookieChange::Keep
+        );
         assert_eq!(
             m.take_signals(),
-            [Signal::DataSaved { session_id: s.id().unwrap(), saved_keys: vec!["b".into()] }]
+            [Signal::DataSaved {
+                session_id: s.id().unwrap(),
+                saved_keys: vec!["b".into()]
+            }]
         );
     }
 
@@ -447,14 +553,27 @@ mod tests {
         let saved = block_on(m.save(&mut s, T0.plus(5)));
         let new = s.id().unwrap();
         assert_ne!(old, new);
-        assert_eq!(saved.cookie, CookieChange::Set { id: new, max_age: 595 });
+        assert_eq!(
+            saved.cookie,
+            CookieChange::Set {
+                id: new,
+                max_age: 595
+            }
+        );
         assert_eq!(
             m.take_signals(),
-            [Signal::Cycled { old_session_id: old, session_id: new, user_id: Some("bob".into()) }]
+            [Signal::Cycled {
+                old_session_id: old,
+                session_id: new,
+                user_id: Some("bob".into())
+            }]
         );
         assert_eq!(block_on(m.store().load(&old)).unwrap(), None);
         let r = block_on(m.store().load(&new)).unwrap().unwrap();
-        assert_eq!((r.user_id.as_deref(), Value::Object(r.data)), (Some("bob"), json!({"cart": [1]})));
+        assert_eq!(
+            (r.user_id.as_deref(), Value::Object(r.data)),
+            (Some("bob"), json!({"cart": [1]}))
+        );
     }
 
     #[test]
@@ -471,7 +590,11 @@ mod tests {
         a.revoke_user();
         assert_eq!(block_on(m.save(&mut a, T0)).cookie, CookieChange::Clear);
         assert!(a.is_new());
-        assert_eq!(block_on(m.store().load(&b_id)).unwrap(), None, "every session of the user");
+        assert_eq!(
+            block_on(m.store().load(&b_id)).unwrap(),
+            None,
+            "every session of the user"
+        );
         assert_eq!(names(&m), ["session_deleted"]);
         assert_eq!(block_on(m.delete(&b_id)), Err(SaveError::NotFound));
         assert_eq!(names(&m), ["session_deletion_failed"]);
@@ -488,8 +611,14 @@ mod tests {
         assert_eq!(
             m.take_signals(),
             [
-                Signal::Expired { session_id: id, expired_at: T0.plus(600) },
-                Signal::DataRetrievalFailed { session_id: id, reason: "not_found_or_expired" },
+                Signal::Expired {
+                    session_id: id,
+                    expired_at: T0.plus(600)
+                },
+                Signal::DataRetrievalFailed {
+                    session_id: id,
+                    reason: "not_found_or_expired"
+                },
             ]
         );
     }
@@ -501,7 +630,10 @@ mod tests {
         block_on(m.store().delete(&s.id().unwrap())).unwrap();
         s.insert("x", json!(1));
         let saved = block_on(m.save(&mut s, T0));
-        assert_eq!(saved, Saved::failed(CookieChange::Clear, SaveError::NotFound));
+        assert_eq!(
+            saved,
+            Saved::failed(CookieChange::Clear, SaveError::NotFound)
+        );
         assert_eq!(names(&m), ["session_data_save_failed"]);
     }
 
@@ -509,7 +641,10 @@ mod tests {
     fn store_failures_are_signalled_and_keep_the_cookie() {
         let m = SessionManager::new(Broken, POLICY);
         assert!(block_on(m.load(&SessionId::random(), T0)).is_err());
-        assert_eq!(names(&m), ["session_data_retrieval_failed", "session_store_degraded"]);
+        assert_eq!(
+            names(&m),
+            ["session_data_retrieval_failed", "session_store_degraded"]
+        );
 
         let mut fresh = Session::new();
         fresh.login("dave");
@@ -538,9 +673,19 @@ mod tests {
         s.insert("k", json!(1));
         assert_eq!(block_on(m.save(&mut s, T0)).cookie, CookieChange::Keep);
         let sig = m.take_signals();
-        assert!(matches!(&sig[..], [Signal::DataSaveFailed { reason: "db_error", exception: Some(_), .. }]));
+        assert!(matches!(
+            &sig[..],
+            [Signal::DataSaveFailed {
+                reason: "db_error",
+                exception: Some(_),
+                ..
+            }]
+        ));
         let mut idle = Session::from_record(record);
-        assert_eq!(block_on(m.save(&mut idle, T0.plus(120))).cookie, CookieChange::Keep);
+        assert_eq!(
+            block_on(m.save(&mut idle, T0.plus(120))).cookie,
+            CookieChange::Keep
+        );
         assert_eq!(names(&m), ["session_renewal_failed"]);
         idle.delete();
         assert_eq!(block_on(m.save(&mut idle, T0)).cookie, CookieChange::Clear);

@@ -109,7 +109,11 @@ impl Session {
     /// The handle of a stored session.
     #[must_use]
     pub fn from_record(record: Record) -> Self {
-        Self { data: record.data.clone(), stored: Some(record), ..Self::default() }
+        Self {
+            data: record.data.clone(),
+            stored: Some(record),
+            ..Self::default()
+        }
     }
 
     /// The stored state, `None` while the session is new.
@@ -276,7 +280,10 @@ mod tests {
         patch.insert("cart".into(), json!({"items": null, "coupon": "X"}));
         patch.insert("theme".into(), json!("dark"));
         s.merge(&patch);
-        assert_eq!(Value::Object(s.data().clone()), json!({"cart": {"coupon": "X"}, "theme": "dark"}));
+        assert_eq!(
+            Value::Object(s.data().clone()),
+            json!({"cart": {"coupon": "X"}, "theme": "dark"})
+        );
         s.login("alice");
         assert_eq!(s.user_id(), Some("alice"));
         s.clear();

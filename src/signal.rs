@@ -22,7 +22,10 @@ pub struct Exception {
 impl Exception {
     /// An exception of class `kind` with `message`.
     pub fn new(kind: &str, message: impl fmt::Display) -> Self {
-        Self { kind: kind.to_owned(), message: message.to_string() }
+        Self {
+            kind: kind.to_owned(),
+            message: message.to_string(),
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -213,9 +216,9 @@ impl Signal {
     #[must_use]
     pub fn user_id(&self) -> Option<&str> {
         match self {
-            Self::Created { user_id, .. } | Self::CreationFailed { user_id, .. } | Self::Cycled { user_id, .. } => {
-                user_id.as_deref()
-            }
+            Self::Created { user_id, .. }
+            | Self::CreationFailed { user_id, .. }
+            | Self::Cycled { user_id, .. } => user_id.as_deref(),
             _ => None,
         }
     }
@@ -226,11 +229,17 @@ impl Signal {
         let id = |s: &SessionId| Value::String(s.to_string());
         match self {
             Self::ManagerInitialized { timeout_secs } => json!({ "timeout": timeout_secs }),
-            Self::Created { session_id, user_id } => json!({ "session_id": id(session_id), "user_id": user_id }),
+            Self::Created {
+                session_id,
+                user_id,
+            } => json!({ "session_id": id(session_id), "user_id": user_id }),
             Self::CreationFailed { user_id, exception } => {
                 json!({ "user_id": user_id, "exception": exception.to_json() })
             }
-            Self::Renewed { session_id, expires_at } => {
+            Self::Renewed {
+                session_id,
+                expires_at,
+            } => {
                 json!({ "session_id": id(session_id), "expires_at": expires_at.to_rfc3339() })
             }
             Self::RenewalFailed { session_id, reason }
@@ -239,28 +248,51 @@ impl Signal {
                 json!({ "session_id": id(session_id), "reason": reason })
             }
             Self::Deleted { session_id } => json!({ "session_id": id(session_id) }),
-            Self::DataRetrieved { session_id, data_keys } => {
+            Self::DataRetrieved {
+                session_id,
+                data_keys,
+            } => {
                 json!({ "session_id": id(session_id), "data_keys": data_keys })
             }
-            Self::DataSaved { session_id, saved_keys } => {
+            Self::DataSaved {
+                session_id,
+                saved_keys,
+            } => {
                 json!({ "session_id": id(session_id), "saved_keys": saved_keys })
             }
-            Self::DataSaveFailed { session_id, reason, exception } => {
+            Self::DataSaveFailed {
+                session_id,
+                reason,
+                exception,
+            } => {
                 let mut m = Map::new();
-                m.insert("session_id".into(), session_id.as_ref().map_or(Value::Null, id));
+                m.insert(
+                    "session_id".into(),
+                    session_id.as_ref().map_or(Value::Null, id),
+                );
                 m.insert("reason".into(), json!(reason));
                 if let Some(e) = exception {
                     m.insert("exception".into(), e.to_json());
                 }
                 Value::Object(m)
             }
-            Self::Cycled { old_session_id, session_id, user_id } => json!({
+            Self::Cycled {
+                old_session_id,
+                session_id,
+                user_id,
+            } => json!({
                 "old_session_id": id(old_session_id), "session_id": id(session_id), "user_id": user_id,
             }),
-            Self::Expired { session_id, expired_at } => {
+            Self::Expired {
+                session_id,
+                expired_at,
+            } => {
                 json!({ "session_id": id(session_id), "expired_at": expired_at.to_rfc3339() })
             }
-            Self::SessionsPurged { count, signals_pruned } => {
+            Self::SessionsPurged {
+                count,
+                signals_pruned,
+            } => {
                 json!({ "count": count, "signals_pruned": signals_pruned })
             }
             Self::StoreDegraded { reason, exception } => {
@@ -285,7 +317,7 @@ impl Signal {
     }
 }
 
-/// Which signals are sent (SESSION_SIGNALS).
+/// Which signals are sent (SESSION_SIGNAL_FILTER).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalFilter {
     /// Every signal.
@@ -354,7 +386,9 @@ impl AuditRow {
     /// `signal`, an `at` that is not RFC 3339.
     pub fn from_envelope(envelope: &Value) -> Result<Self, String> {
         let text = |key: &str| envelope.get(key).and_then(Value::as_str);
-        let id = text("id").filter(|s| !s.is_empty() && s.len() <= 64).ok_or("envelope has no usable `id`")?;
+        let id = text("id")
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .ok_or("envelope has no usable `id`")?;
         let name = text("signal")
             .filter(|n| NAMES.contains(n))
             .ok_or("envelope `signal` is not a known signal name")?;
@@ -393,14 +427,26 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), 16);
-        assert_eq!(Signal::CookieRejected { reason: "malformed" }.name(), "session_cookie_rejected");
-        assert_eq!(Signal::ManagerInitialized { timeout_secs: 1 }.name(), "session_manager_initialized");
+        assert_eq!(
+            Signal::CookieRejected {
+                reason: "malformed"
+            }
+            .name(),
+            "session_cookie_rejected"
+        );
+        assert_eq!(
+            Signal::ManagerInitialized { timeout_secs: 1 }.name(),
+            "session_manager_initialized"
+        );
     }
 
     #[test]
     fn envelope_and_encodings() {
         let at = Timestamp::from_unix(1_795_476_395);
-        let s = Signal::Renewed { session_id: sid(), expires_at: at.plus(60) };
+        let s = Signal::Renewed {
+            session_id: sid(),
+            expires_at: at.plus(60),
+        };
         let env = s.envelope("e1", at, "gate", "ray-1");
         assert_eq!(
             env,
@@ -410,7 +456,13 @@ mod tests {
                 "kwargs": {"session_id": "9f1c2d3e-4a5b-4c6d-8e7f-0123456789ab", "expires_at": "2026-11-23T23:27:35Z"}
             })
         );
-        assert_eq!(Signal::ManagerInitialized { timeout_secs: 10_800 }.kwargs(), json!({"timeout": 10_800}));
+        assert_eq!(
+            Signal::ManagerInitialized {
+                timeout_secs: 10_800
+            }
+            .kwargs(),
+            json!({"timeout": 10_800})
+        );
         let failed = Signal::DataSaveFailed {
             session_id: None,
             reason: "db_error",
@@ -420,21 +472,38 @@ mod tests {
             failed.kwargs(),
             json!({"session_id": null, "reason": "db_error", "exception": {"type": "StoreError", "message": "D1 down"}})
         );
-        let bare = Signal::DataSaveFailed { session_id: Some(sid()), reason: "not_found", exception: None };
+        let bare = Signal::DataSaveFailed {
+            session_id: Some(sid()),
+            reason: "not_found",
+            exception: None,
+        };
         assert!(bare.kwargs().get("exception").is_none());
     }
 
     #[test]
     fn audit_rows_from_envelopes() {
         let at = Timestamp::from_unix(1_795_476_395);
-        let s = Signal::Created { session_id: sid(), user_id: Some("ann".into()) };
+        let s = Signal::Created {
+            session_id: sid(),
+            user_id: Some("ann".into()),
+        };
         let env = s.envelope("e-1", at, "gate", "r");
         let row = AuditRow::from_envelope(&env).unwrap();
-        assert_eq!((row.id.as_str(), row.name.as_str(), row.at), ("e-1", "session_created", at));
-        assert_eq!(row.session_id.as_deref(), Some("9f1c2d3e-4a5b-4c6d-8e7f-0123456789ab"));
+        assert_eq!(
+            (row.id.as_str(), row.name.as_str(), row.at),
+            ("e-1", "session_created", at)
+        );
+        assert_eq!(
+            row.session_id.as_deref(),
+            Some("9f1c2d3e-4a5b-4c6d-8e7f-0123456789ab")
+        );
         assert_eq!(row.user_id.as_deref(), Some("ann"));
         assert_eq!(serde_json::from_str::<Value>(&row.payload).unwrap(), env);
-        let purged = Signal::SessionsPurged { count: 3, signals_pruned: 0 }.envelope("e-2", at, "g", "r");
+        let purged = Signal::SessionsPurged {
+            count: 3,
+            signals_pruned: 0,
+        }
+        .envelope("e-2", at, "g", "r");
         assert_eq!(AuditRow::from_envelope(&purged).unwrap().session_id, None);
         for bad in [
             json!({}),
@@ -451,12 +520,18 @@ mod tests {
     fn filter() {
         assert_eq!(SignalFilter::parse("all"), Ok(SignalFilter::All));
         let only = SignalFilter::parse("session_created, sessions_purged").unwrap();
-        assert!(only.allows(&Signal::SessionsPurged { count: 1, signals_pruned: 0 }));
+        assert!(only.allows(&Signal::SessionsPurged {
+            count: 1,
+            signals_pruned: 0
+        }));
         assert!(!only.allows(&Signal::Deleted { session_id: sid() }));
         assert!(!SignalFilter::None.allows(&Signal::Deleted { session_id: sid() }));
         assert_eq!(
             SignalFilter::parse("session_created,nope"),
-            Err("`nope` is not a signal name (expected all, none or names like session_created)".into())
+            Err(
+                "`nope` is not a signal name (expected all, none or names like session_created)"
+                    .into()
+            )
         );
     }
 }

@@ -7,7 +7,9 @@ use crate::signal::AuditRow;
 use crate::store::sql;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
-use worker::{event, js_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result};
+use worker::{
+    event, js_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result,
+};
 
 /// Seconds before a batch that D1 refused is delivered again.
 const RETRY_DELAY_SECS: u32 = 30;
@@ -26,7 +28,10 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
             Ok(row) => rows.push((message, row)),
             Err(problem) => {
                 // It can never succeed: drop it loudly rather than retry it forever.
-                log::error("signal_rejected", json!({ "message_id": message.id(), "problem": problem }));
+                log::error(
+                    "signal_rejected",
+                    json!({ "message_id": message.id(), "problem": problem }),
+                );
                 message.ack();
             }
         }
@@ -40,8 +45,12 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
             let args = [
                 JsValue::from_str(&r.id),
                 JsValue::from_str(&r.name),
-                r.session_id.as_deref().map_or(JsValue::NULL, JsValue::from_str),
-                r.user_id.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+                r.session_id
+                    .as_deref()
+                    .map_or(JsValue::NULL, JsValue::from_str),
+                r.user_id
+                    .as_deref()
+                    .map_or(JsValue::NULL, JsValue::from_str),
                 JsValue::from_str(&r.payload),
                 int(r.at.unix()),
             ];
@@ -64,8 +73,13 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
             }
         }
         Err(e) => {
-            log::error("signal_store_failed", json!({ "count": rows.len(), "error": e.to_string() }));
-            let retry = QueueRetryOptionsBuilder::new().with_delay_seconds(RETRY_DELAY_SECS).build();
+            log::error(
+                "signal_store_failed",
+                json!({ "count": rows.len(), "error": e.to_string() }),
+            );
+            let retry = QueueRetryOptionsBuilder::new()
+                .with_delay_seconds(RETRY_DELAY_SECS)
+                .build();
             for (message, _) in &rows {
                 message.retry_with_options(&retry);
             }

@@ -29,12 +29,22 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     match (&sessions, &pruned) {
         (Ok(count), Ok(signals_pruned)) => {
-            log::info("sessions_purged", json!({ "count": count, "signals_pruned": signals_pruned }));
-            let signal = Signal::SessionsPurged { count: *count, signals_pruned: *signals_pruned };
+            log::info(
+                "sessions_purged",
+                json!({ "count": count, "signals_pruned": signals_pruned }),
+            );
+            let signal = Signal::SessionsPurged {
+                count: *count,
+                signals_pruned: *signals_pruned,
+            };
             signals::send_now(&env, cfg, now, vec![signal]).await;
         }
         _ => {
-            let errors: Vec<String> = [sessions.err(), pruned.err()].into_iter().flatten().map(|e| e.to_string()).collect();
+            let errors: Vec<String> = [sessions.err(), pruned.err()]
+                .into_iter()
+                .flatten()
+                .map(|e| e.to_string())
+                .collect();
             log::error("purge_failed", json!({ "errors": errors }));
         }
     }

@@ -1,12 +1,12 @@
 //! The D1 store: [`Store`] over the `SESSIONS_DB` binding, running the statements of
 //! [`crate::store::sql`].
 
+use super::SESSIONS_DB;
 use crate::session::{Record, SessionId};
 use crate::store::row::{data_json, Row};
 use crate::store::sql::{self, UpdateParams};
 use crate::store::{Store, StoreError, Update};
 use worker::wasm_bindgen::JsValue;
-use super::SESSIONS_DB;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 /// Sessions in D1. A missing binding is a store whose every operation fails, so the
@@ -18,7 +18,9 @@ pub struct D1Store {
 impl D1Store {
     /// The store over the `SESSIONS_DB` binding of `env`.
     pub fn from_env(env: &Env) -> Self {
-        Self { db: env.d1(SESSIONS_DB).ok() }
+        Self {
+            db: env.d1(SESSIONS_DB).ok(),
+        }
     }
 
     /// The database, or the error of its missing binding.
@@ -35,7 +37,11 @@ impl D1Store {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the binding is missing or binding fails.
-    pub fn statement(&self, query: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
+    pub fn statement(
+        &self,
+        query: &str,
+        args: &[JsValue],
+    ) -> Result<D1PreparedStatement, StoreError> {
         self.db()?.prepare(query).bind(args).map_err(backend)
     }
 

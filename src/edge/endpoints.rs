@@ -37,7 +37,10 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         Ok(_) => json!("ok"),
         Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
     };
-    let d1 = D1Store::from_env(env).ping().await.map_err(|e| e.to_string());
+    let d1 = D1Store::from_env(env)
+        .ping()
+        .await
+        .map_err(|e| e.to_string());
     let ok = cfg.is_ok() && d1.is_ok();
     let body = json!({
         "status": if ok { "ok" } else { "error" },

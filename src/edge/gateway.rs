@@ -13,7 +13,9 @@ use crate::cookie::reference::{self, RefCookieError};
 use crate::cookie::{header as cookie_header, set_cookie};
 use crate::expiry::ExpiryPolicy;
 use crate::manager::{CookieChange, SaveError, SessionManager};
-use crate::protocol::{encode_data, parse_commands, url_host, url_path, Commands, HeaderNames, StoreLabel};
+use crate::protocol::{
+    encode_data, parse_commands, url_host, url_path, Commands, HeaderNames, StoreLabel,
+};
 use crate::session::{Data, Session};
 use crate::signal::{Exception, Signal};
 use crate::time::Timestamp;
@@ -34,7 +36,13 @@ struct Resolved {
 }
 
 /// Proxies one request.
-pub async fn handle(req: Request, env: &Env, ctx: &Context, cfg: &Config, now: Timestamp) -> Result<Response> {
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<Response> {
     let names = &cfg.headers;
     let headers = Headers::new_with_headers(&req.headers())?;
     strip_owned(&headers, names)?;
@@ -70,7 +78,10 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, cfg: &Config, now: T
             let error = e
                 .as_string()
                 .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
-            log::error("origin_unreachable", json!({ "target": target, "error": error }));
+            log::error(
+                "origin_unreachable",
+                json!({ "target": target, "error": error }),
+            );
             signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
             return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
         }
@@ -84,9 +95,16 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, cfg: &Config, now: T
     );
     for e in &errors {
         let session_id = resolved.session.id();
-        log::warn("bad_command", json!({ "session_id": session_id.map(|i| i.to_string()), "error": e.to_string() }));
+        log::warn(
+            "bad_command",
+            json!({ "session_id": session_id.map(|i| i.to_string()), "error": e.to_string() }),
+        );
         let exception = Some(Exception::new("BadCommand", e));
-        manager.signal(Signal::DataSaveFailed { session_id, reason: "bad_command", exception });
+        manager.signal(Signal::DataSaveFailed {
+            session_id,
+            reason: "bad_command",
+            exception,
+        });
     }
     apply(&mut resolved.session, &cmds);
 
@@ -118,7 +136,10 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context, cfg: &Config, now: T
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
     init.set_headers(&out);
-    Ok(Response::new_with_opt_readable_stream_and_init(resp.body().as_ref(), &init)?)
+    Ok(Response::new_with_opt_readable_stream_and_init(
+        resp.body().as_ref(),
+        &init,
+    )?)
 }
 
 /// The origin's commands as session operations: clear before the update, so
@@ -153,8 +174,15 @@ async fn save(manager: &SessionManager<D1Store>, r: &mut Resolved, now: Timestam
     if r.label == StoreLabel::Unavailable {
         // Writing blind while D1 is failing could replace a live session: keep the cookie.
         if r.session.modified() {
-            log::error("session_save_failed", json!({ "error": "session store unavailable on read" }));
-            manager.signal(Signal::DataSaveFailed { session_id: None, reason: "store_unavailable", exception: None });
+            log::error(
+                "session_save_failed",
+                json!({ "error": "session store unavailable on read" }),
+            );
+            manager.signal(Signal::DataSaveFailed {
+                session_id: None,
+                reason: "store_unavailable",
+                exception: None,
+            });
         }
         return CookieChange::Keep;
     }
@@ -165,7 +193,10 @@ async fn save(manager: &SessionManager<D1Store>, r: &mut Resolved, now: Timestam
             SaveError::NotFound => "not_found".to_owned(),
             SaveError::Store(e) => e.to_string(),
         };
-        log::error("session_save_failed", json!({ "session_id": before.map(|i| i.to_string()), "error": error }));
+        log::error(
+            "session_save_failed",
+            json!({ "session_id": before.map(|i| i.to_string()), "error": error }),
+        );
     }
     match (saved.cookie, r.session.record()) {
         (CookieChange::Keep, Some(rec)) if r.reissue => CookieChange::Set {
@@ -201,7 +232,12 @@ async fn resolve(
     manager: &SessionManager<D1Store>,
     now: Timestamp,
 ) -> Result<Resolved> {
-    let mut r = Resolved { session: Session::new(), label: StoreLabel::D1, cookie_seen: false, reissue: false };
+    let mut r = Resolved {
+        session: Session::new(),
+        label: StoreLabel::D1,
+        cookie_seen: false,
+        reissue: false,
+    };
     let Some(cookies) = headers.get("cookie")? else {
         return Ok(r);
     };
@@ -239,9 +275,15 @@ async fn resolve(
             r.reissue = used == KeyUse::Fallback;
             r.session = session;
         }
-        Ok(None) => log::info("session_not_loaded", json!({ "session_id": id.to_string() })),
+        Ok(None) => log::info(
+            "session_not_loaded",
+            json!({ "session_id": id.to_string() }),
+        ),
         Err(e) => {
-            log::error("store_unavailable", json!({ "session_id": id.to_string(), "error": e.to_string() }));
+            log::error(
+                "store_unavailable",
+                json!({ "session_id": id.to_string(), "error": e.to_string() }),
+            );
             r.label = StoreLabel::Unavailable;
         }
     }

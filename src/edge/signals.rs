@@ -20,17 +20,29 @@ thread_local! {
 /// Records `session_manager_initialized` on the isolate's first request.
 pub fn first_request<S: Store>(manager: &SessionManager<S>, cfg: &Config) {
     if !INITIALIZED.with(|done| done.replace(true)) {
-        manager.signal(Signal::ManagerInitialized { timeout_secs: cfg.expiry.idle_secs });
+        manager.signal(Signal::ManagerInitialized {
+            timeout_secs: cfg.expiry.idle_secs,
+        });
     }
 }
 
 /// The queue messages of `signals` that SESSION_SIGNALS lets through.
-fn messages(cfg: &Config, request_id: &str, now: Timestamp, signals: &[Signal]) -> Vec<SendMessage<JsValue>> {
+fn messages(
+    cfg: &Config,
+    request_id: &str,
+    now: Timestamp,
+    signals: &[Signal],
+) -> Vec<SendMessage<JsValue>> {
     signals
         .iter()
         .filter(|s| cfg.signals.allows(s))
         .filter_map(|s| {
-            let envelope = s.envelope(&Uuid::new_v4().to_string(), now, &cfg.worker_name, request_id);
+            let envelope = s.envelope(
+                &Uuid::new_v4().to_string(),
+                now,
+                &cfg.worker_name,
+                request_id,
+            );
             // A plain JS object (not a Map), sent as JSON so the dashboard can preview it.
             let body = js_sys::JSON::parse(&envelope.to_string()).ok()?;
             Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
@@ -39,13 +51,22 @@ fn messages(cfg: &Config, request_id: &str, now: Timestamp, signals: &[Signal]) 
 }
 
 /// Sends `signals` in one batch after the response (`ctx.wait_until`).
-pub fn dispatch(ctx: &Context, env: &Env, cfg: &Config, request_id: Option<String>, now: Timestamp, signals: Vec<Signal>) {
+pub fn dispatch(
+    ctx: &Context,
+    env: &Env,
+    cfg: &Config,
+    request_id: Option<String>,
+    now: Timestamp,
+    signals: Vec<Signal>,
+) {
     let request_id = request_id.unwrap_or_else(|| Uuid::new_v4().to_string());
     let batch = messages(cfg, &request_id, now, &signals);
     if batch.is_empty() {
         return;
     }
-    let Some(queue) = queue(env, &request_id, &signals) else { return };
+    let Some(queue) = queue(env, &request_id, &signals) else {
+        return;
+    };
     ctx.wait_until(async move {
         if let Err(e) = queue.send_raw_batch(batch).await {
             failed(&request_id, &signals, &e.to_string());
@@ -71,7 +92,11 @@ fn queue(env: &Env, request_id: &str, signals: &[Signal]) -> Option<Queue> {
     match env.queue(SESSION_SIGNALS) {
         Ok(q) => Some(q),
         Err(_) => {
-            failed(request_id, signals, &format!("binding {SESSION_SIGNALS} is missing"));
+            failed(
+                request_id,
+                signals,
+                &format!("binding {SESSION_SIGNALS} is missing"),
+            );
             None
         }
     }
@@ -79,5 +104,8 @@ fn queue(env: &Env, request_id: &str, signals: &[Signal]) -> Option<Queue> {
 
 fn failed(request_id: &str, signals: &[Signal], error: &str) {
     let names: Vec<&str> = signals.iter().map(Signal::name).collect();
-    log::error("signal_send_failed", json!({ "request_id": request_id, "signals": names, "error": error }));
+    log::error(
+        "signal_send_failed",
+        json!({ "request_id": request_id, "signals": names, "error": error }),
+    );
 }

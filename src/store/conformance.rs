@@ -1,11 +1,11 @@
 //! The behaviour every [`Store`] must have. Each backend's tests call [`run`].
 
+use super::block_on;
 use super::{Store, StoreError, Update};
+use crate::changes::Changes;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use serde_json::{json, Value};
-use super::block_on;
-use crate::changes::Changes;
 
 const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 
