@@ -88,6 +88,9 @@ pub struct Config {
     pub worker_name: String,
     /// Days audit rows are kept (SESSION_SIGNAL_RETENTION_DAYS); 0 = forever.
     pub signal_retention_days: i64,
+    /// Seconds before the consumer retries a batch D1 refused
+    /// (SESSION_SIGNAL_RETRY_SECONDS).
+    pub signal_retry_secs: u32,
 }
 
 impl Config {
@@ -187,6 +190,8 @@ impl Config {
             worker_name: get("WORKER_NAME")
                 .map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
             signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
+            // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
+            signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,
         })
     }
 }

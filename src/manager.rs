@@ -162,8 +162,8 @@ impl<S: Store> SessionManager<S> {
                 self.signal(failed("not_found_or_expired"));
                 Ok(None)
             }
-            Err(StoreError::Corrupt(e)) => {
-                let _ = e; // the row is unusable: treated as unknown, signalled
+            // An unreadable row is treated as unknown: a fresh session, signalled.
+            Err(StoreError::Corrupt(_)) => {
                 self.signal(failed("corrupt"));
                 Ok(None)
             }

@@ -322,6 +322,7 @@ test("health reports config and D1; a bad setting is named and blocks proxying",
   const body = await ok.json();
   assert.equal(body.status, "ok");
   assert.equal(body.d1, "ok");
+  assert.equal(body.queue, "ok");
 
   const broken = await startGateway(origin.url, { SESSION_SECRET: "hunter2hunter2" });
   try {

@@ -175,6 +175,33 @@ test("the same message delivered twice leaves one row", async () => {
   assert.equal(gate.logs.filter((l) => l.includes(envelope.id)).length >= 2, true, "both deliveries were consumed and logged");
 });
 
+test("when D1 refuses the audit insert the batch is retried later, and lands", async () => {
+  const retrying = await startGateway(origin.url, { SESSION_SIGNAL_RETRY_SECONDS: "1" });
+  try {
+    const ddl = (await retrying.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'session_signals'").first()).sql;
+    await retrying.db.prepare("DROP TABLE session_signals").run();
+    const id = randomUUID();
+    await retrying.enqueue({
+      signal: "session_deleted",
+      id,
+      at: "2026-11-24T00:00:00Z",
+      sender: { class: "SessionManager", worker: "sessiongate" },
+      request_id: "retry-test",
+      kwargs: { session_id: randomUUID() },
+    });
+    const deadline = Date.now() + 8000;
+    while (!retrying.logs.some((l) => l.includes("signal_store_failed"))) {
+      assert.ok(Date.now() < deadline, "no signal_store_failed log");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await retrying.db.prepare(ddl).run();
+    const [row] = await retrying.waitForSignal((r) => r.id === id, 10000);
+    assert.equal(row.name, "session_deleted");
+  } finally {
+    await retrying.dispose();
+  }
+});
+
 test("a malformed queue message is dropped with a log line, not retried forever", async () => {
   await gate.enqueue({ signal: "session_hacked", id: "x" });
   const deadline = Date.now() + 8000;

@@ -11,8 +11,9 @@ use worker::{
     event, js_sys, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Result,
 };
 
-/// Seconds before a batch that D1 refused is delivered again.
-const RETRY_DELAY_SECS: u32 = 30;
+/// Seconds before a batch that D1 refused is delivered again, when the configuration
+/// itself is unreadable.
+const DEFAULT_RETRY_SECS: u32 = 30;
 
 #[event(queue)]
 async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
@@ -77,8 +78,13 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
                 "signal_store_failed",
                 json!({ "count": rows.len(), "error": e.to_string() }),
             );
+            let cfg = super::config(&env);
+            let delay = cfg
+                .as_ref()
+                .as_ref()
+                .map_or(DEFAULT_RETRY_SECS, |c| c.signal_retry_secs);
             let retry = QueueRetryOptionsBuilder::new()
-                .with_delay_seconds(RETRY_DELAY_SECS)
+                .with_delay_seconds(delay)
                 .build();
             for (message, _) in &rows {
                 message.retry_with_options(&retry);

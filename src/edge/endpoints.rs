@@ -2,7 +2,7 @@
 //! www/ (the dashboard) through the `ASSETS` binding.
 
 use super::d1::D1Store;
-use super::ASSETS;
+use super::{ASSETS, SESSION_SIGNALS};
 use crate::config::{Config, ConfigError};
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
@@ -30,8 +30,9 @@ pub async fn handle(
     }
 }
 
-/// `GET /__session/health`: configuration and D1 status; 200 when both are fine, else
-/// 503. Errors name the setting, never a secret's value.
+/// `GET /__session/health`: configuration, D1 and queue status; 200 when configuration
+/// and D1 are fine (signals are optional), else 503. Errors name the setting, never a
+/// secret's value.
 async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Result<Response> {
     let config = match cfg {
         Ok(_) => json!("ok"),
@@ -41,6 +42,12 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         .ping()
         .await
         .map_err(|e| e.to_string());
+    let queue = match env.queue(SESSION_SIGNALS) {
+        Ok(_) => json!("ok"),
+        Err(_) => json!(format!(
+            "binding {SESSION_SIGNALS} is missing: signals are not sent"
+        )),
+    };
     let ok = cfg.is_ok() && d1.is_ok();
     let body = json!({
         "status": if ok { "ok" } else { "error" },
@@ -48,6 +55,7 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         "config": config,
         "store": "d1",
         "d1": d1.err().map_or(json!("ok"), |e| json!(e)),
+        "queue": queue,
         "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
     });
     respond(
