@@ -48,7 +48,7 @@ impl Timestamp {
     #[must_use]
     pub fn to_rfc3339(self) -> String {
         match chrono::DateTime::from_timestamp(self.0, 0) {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             // Outside chrono's range (±262,000 years): clamp rather than panic.
             None if self.0 < 0 => "0000-01-01T00:00:00Z".to_owned(),
             None => "9999-12-31T23:59:59Z".to_owned(),
