@@ -9,6 +9,9 @@ bash scripts/setup.sh
 echo "== cargo test (native core)"
 cargo test --quiet
 
+echo "== library face: a workers-rs app using sessiongate (examples/workers_app.rs)"
+cargo check --quiet --target wasm32-unknown-unknown --no-default-features --example workers_app
+
 echo "== wasm build"
 bash scripts/build.sh
 

@@ -35,4 +35,4 @@ pub mod store;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]
-mod edge;
+pub mod edge;

@@ -178,6 +178,23 @@ impl<S: Store> SessionManager<S> {
         }
     }
 
+    /// Creates and stores a new session now (Django's `create()`), logged in as `user`
+    /// when given. Signals `session_created` or `session_creation_failed`.
+    ///
+    /// # Errors
+    /// [`SaveError::Store`] when the store refuses the insert.
+    pub async fn create(&self, user: Option<&str>, now: Timestamp) -> Result<Session, SaveError> {
+        let mut session = Session::new();
+        match user {
+            Some(user) => session.login(user),
+            None => session.create(),
+        }
+        match self.save(&mut session, now).await.error {
+            None => Ok(session),
+            Some(e) => Err(e),
+        }
+    }
+
     /// Writes what `session` has pending, in one store operation: create, update (data,
     /// user, id, renewed expiry) or delete. A stored session is also renewed when the
     /// policy says it is due. Never fails the caller: failures are in [`Saved::error`]
@@ -222,7 +239,7 @@ impl<S: Store> SessionManager<S> {
             if !p.create && p.login.is_none() && p.changes.is_empty() {
                 return Saved::NOTHING;
             }
-            return self.create(session, now).await;
+            return self.insert_new(session, now).await;
         };
         if p.delete {
             return self.remove(session, &current, p.revoke_user).await;
@@ -328,7 +345,7 @@ impl<S: Store> SessionManager<S> {
         }
     }
 
-    async fn create(&self, session: &mut Session, now: Timestamp) -> Saved {
+    async fn insert_new(&self, session: &mut Session, now: Timestamp) -> Saved {
         let p = session.pending();
         let (expires_at, absolute_expires_at) = self.policy.new_session(now);
         let record = Record {
@@ -491,6 +508,23 @@ mod tests {
             (T0.plus(600), Some(T0.plus(3600)))
         );
         assert!(!s.is_new() && !s.modified());
+    }
+
+    #[test]
+    fn create_stores_at_once() {
+        let m = manager();
+        let s = block_on(m.create(Some("eve"), T0)).unwrap();
+        let r = block_on(m.store().load(&s.id().unwrap())).unwrap().unwrap();
+        assert_eq!(r.user_id.as_deref(), Some("eve"));
+        assert_eq!(names(&m), ["session_created"]);
+        let anon = block_on(m.create(None, T0)).unwrap();
+        assert!(!anon.is_new() && anon.user_id().is_none());
+        let broken = SessionManager::new(Broken, POLICY);
+        assert!(matches!(
+            block_on(broken.create(None, T0)),
+            Err(SaveError::Store(_))
+        ));
+        assert_eq!(names(&broken), ["session_creation_failed"]);
     }
 
     #[test]

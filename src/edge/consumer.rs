@@ -78,7 +78,7 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
                 "signal_store_failed",
                 json!({ "count": rows.len(), "error": e.to_string() }),
             );
-            let cfg = super::config(&env);
+            let cfg = super::entry::config(&env);
             let delay = cfg
                 .as_ref()
                 .as_ref()

@@ -2,7 +2,8 @@
 //! `sessions_purged` signal with the counts.
 
 use super::d1::{int, D1Store};
-use super::{config, log, signals};
+use super::entry::config;
+use super::{log, signals};
 use crate::signal::Signal;
 use crate::store::{sql, StoreError};
 use crate::time::Timestamp;

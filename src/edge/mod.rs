@@ -1,20 +1,29 @@
-//! The workers-rs edge: one `#[event(fetch)]` entry over the pure core. Compiled only
-//! for wasm32.
+//! The workers-rs edge, compiled only for wasm32: [`D1Store`] for any worker, and with
+//! the `gateway` feature (on by default) the gateway itself: one `#[event(fetch)]`
+//! entry, the queue consumer and the cron. A worker that uses sessiongate as a library
+//! turns `gateway` off (`default-features = false`) and keeps its own entry points.
 
+pub mod d1;
+
+#[cfg(feature = "gateway")]
 mod consumer;
+#[cfg(feature = "gateway")]
 mod cron;
-mod d1;
+#[cfg(feature = "gateway")]
 mod endpoints;
+#[cfg(feature = "gateway")]
+mod entry;
+#[cfg(feature = "gateway")]
 mod gateway;
+#[cfg(feature = "gateway")]
 mod log;
+#[cfg(feature = "gateway")]
 mod signals;
 
+pub use d1::D1Store;
+
 use crate::config::{Config, ConfigError};
-use crate::time::Timestamp;
-use serde_json::json;
-use std::cell::OnceCell;
-use std::rc::Rc;
-use worker::{event, js_sys, web_sys, Context, Env, Result};
+use worker::Env;
 
 /// D1 binding holding the `sessions` table.
 pub const SESSIONS_DB: &str = "SESSIONS_DB";
@@ -25,39 +34,10 @@ pub const ASSETS: &str = "ASSETS";
 /// Path prefix sessiongate answers itself; everything else is proxied.
 pub const RESERVED_PREFIX: &str = "/__session";
 
-thread_local! {
-    /// Parsed once per isolate: vars and secrets cannot change under a running isolate.
-    static CONFIG: OnceCell<Rc<Result<Config, ConfigError>>> = const { OnceCell::new() };
-}
-
-fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
-    CONFIG.with(|cell| {
-        cell.get_or_init(|| {
-            let parsed = Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
-            if let Err(e) = &parsed {
-                log::error(
-                    "config_invalid",
-                    json!({ "setting": e.setting, "problem": e.problem }),
-                );
-            }
-            Rc::new(parsed)
-        })
-        .clone()
-    })
-}
-
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
-    let now = Timestamp::from_unix_millis(js_sys::Date::now());
-    let cfg = config(&env);
-    let url = req.url();
-    let path = crate::protocol::url_path(&url);
-    if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?")
-    {
-        return endpoints::handle(req, &env, &cfg, path).await;
-    }
-    match cfg.as_ref() {
-        Ok(cfg) => gateway::handle(req, &env, &ctx, cfg, now).await,
-        Err(_) => endpoints::text(500, "sessiongate is misconfigured: see /__session/health\n"),
-    }
+/// The configuration from a worker's vars and secrets.
+///
+/// # Errors
+/// The first missing or invalid setting, named (see [`Config::from_vars`]).
+pub fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+    Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
 }

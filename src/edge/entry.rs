@@ -1,0 +1,46 @@
+//! The gateway's fetch entry and its per-isolate configuration.
+
+use super::{config_from_env, endpoints, gateway, log, RESERVED_PREFIX};
+use crate::config::{Config, ConfigError};
+use crate::time::Timestamp;
+use serde_json::json;
+use std::cell::OnceCell;
+use std::rc::Rc;
+use worker::{event, js_sys, web_sys, Context, Env, Result};
+
+thread_local! {
+    /// Parsed once per isolate: vars and secrets cannot change under a running isolate.
+    static CONFIG: OnceCell<Rc<Result<Config, ConfigError>>> = const { OnceCell::new() };
+}
+
+pub fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| {
+            let parsed = config_from_env(env);
+            if let Err(e) = &parsed {
+                log::error(
+                    "config_invalid",
+                    json!({ "setting": e.setting, "problem": e.problem }),
+                );
+            }
+            Rc::new(parsed)
+        })
+        .clone()
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    let now = Timestamp::from_unix_millis(js_sys::Date::now());
+    let cfg = config(&env);
+    let url = req.url();
+    let path = crate::protocol::url_path(&url);
+    if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?")
+    {
+        return endpoints::handle(req, &env, &cfg, path).await;
+    }
+    match cfg.as_ref() {
+        Ok(cfg) => gateway::handle(req, &env, &ctx, cfg, now).await,
+        Err(_) => endpoints::text(500, "sessiongate is misconfigured: see /__session/health\n"),
+    }
+}
