@@ -1,6 +1,8 @@
-//! Cookies: signing keys, the reference cookie codec, the inbound `Cookie` header and
-//! `Set-Cookie` building. One module per concept.
+//! Cookies: signing keys, the reference cookie codec (D1 store), the full-session cookie
+//! codec (cookie store), the inbound `Cookie` header and `Set-Cookie` building. One
+//! module per concept.
 
+pub mod full;
 pub mod header;
 pub mod key;
 pub mod reference;
