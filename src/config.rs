@@ -43,6 +43,8 @@ fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
 pub enum StoreKind {
     /// Rows in D1, a signed reference in the cookie.
     D1,
+    /// The whole session in a signed cookie, nothing on the server.
+    Cookie,
 }
 
 /// A secret string with a redacted `Debug`.
@@ -123,12 +125,7 @@ impl Config {
         let cookie = cookie_config(&get)?;
         let store = match get("SESSION_STORE").as_deref().map(str::trim) {
             None | Some("d1") => StoreKind::D1,
-            Some("cookie") => {
-                return Err(err(
-                    "SESSION_STORE",
-                    "`cookie` is not available in this version; use `d1`",
-                ))
-            }
+            Some("cookie") => StoreKind::Cookie,
             Some(other) => {
                 return Err(err(
                     "SESSION_STORE",
@@ -475,6 +472,10 @@ mod tests {
     fn store_and_origin() {
         assert!(problem(&[("SESSION_STORE", "redis")])
             .starts_with("SESSION_STORE: expected `d1` or `cookie`"));
+        assert_eq!(
+            parse(&[("SESSION_STORE", "cookie")]).unwrap().store,
+            StoreKind::Cookie
+        );
         assert_eq!(
             parse(&[("ORIGIN_URL", "http://127.0.0.1:8788/")])
                 .unwrap()

@@ -329,7 +329,7 @@ impl<S: Store> SessionManager<S> {
                 Saved::failed(CookieChange::Clear, SaveError::NotFound)
             }
             Err(e) => {
-                let signal = match fail_signal("db_error") {
+                let signal = match fail_signal(failure_reason(&e)) {
                     Signal::DataSaveFailed {
                         session_id, reason, ..
                     } => Signal::DataSaveFailed {
@@ -383,6 +383,13 @@ impl<S: Store> SessionManager<S> {
                     user_id: record.user_id,
                     exception: exception(&e),
                 });
+                if let StoreError::TooLarge { .. } = e {
+                    self.signal(Signal::DataSaveFailed {
+                        session_id: None,
+                        reason: failure_reason(&e),
+                        exception: Some(exception(&e)),
+                    });
+                }
                 Saved::failed(CookieChange::Keep, SaveError::Store(e))
             }
         }
@@ -428,6 +435,14 @@ impl<S: Store> SessionManager<S> {
 
 fn exception(e: &StoreError) -> Exception {
     Exception::new("StoreError", e)
+}
+
+/// The `reason` of a failed write.
+fn failure_reason(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::TooLarge { .. } => "cookie_too_large",
+        _ => "db_error",
+    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ fn normalize(s: &str) -> String {
 pub enum StoreLabel {
     /// Loaded from D1 (or none yet, with D1 healthy).
     D1,
+    /// The whole session came in (and goes back out) in a signed cookie.
+    Cookie,
     /// D1 failed: no session identity this request.
     Unavailable,
 }
@@ -124,6 +126,7 @@ impl StoreLabel {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::D1 => "d1",
+            Self::Cookie => "cookie",
             Self::Unavailable => "unavailable",
         }
     }

@@ -3,7 +3,7 @@
 
 use super::d1::D1Store;
 use super::{ASSETS, SESSION_SIGNALS};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreKind};
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys::{Headers, Request, Response, ResponseInit};
@@ -30,18 +30,23 @@ pub async fn handle(
     }
 }
 
-/// `GET /__session/health`: configuration, D1 and queue status; 200 when configuration
-/// and D1 are fine (signals are optional), else 503. Errors name the setting, never a
+/// `GET /__session/health`: configuration, store and queue status; 200 when the
+/// configuration and the store are fine (signals are optional), else 503. Errors name the setting, never a
 /// secret's value.
 async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Result<Response> {
     let config = match cfg {
         Ok(_) => json!("ok"),
         Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
     };
-    let d1 = D1Store::from_env(env)
-        .ping()
-        .await
-        .map_err(|e| e.to_string());
+    let store = D1Store::from_env(env);
+    // The cookie store needs no D1: by choice, or because the binding is absent.
+    let cookie_mode =
+        cfg.as_ref().is_ok_and(|c| c.store == StoreKind::Cookie) || store.db().is_err();
+    let d1 = if cookie_mode {
+        Ok(())
+    } else {
+        store.ping().await.map_err(|e| e.to_string())
+    };
     let queue = match env.queue(SESSION_SIGNALS) {
         Ok(_) => json!("ok"),
         Err(_) => json!(format!(
@@ -53,8 +58,8 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         "status": if ok { "ok" } else { "error" },
         "version": env!("CARGO_PKG_VERSION"),
         "config": config,
-        "store": "d1",
-        "d1": d1.err().map_or(json!("ok"), |e| json!(e)),
+        "store": if cookie_mode { "cookie" } else { "d1" },
+        "d1": if cookie_mode { json!("not used") } else { d1.err().map_or(json!("ok"), |e| json!(e)) },
         "queue": queue,
         "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
     });

@@ -7,17 +7,20 @@
 
 use super::d1::D1Store;
 use super::{log, signals};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
+use crate::cookie::full::{self, FullCookieError};
 use crate::cookie::key::KeyUse;
 use crate::cookie::reference::{self, RefCookieError};
 use crate::cookie::{header as cookie_header, set_cookie};
 use crate::expiry::ExpiryPolicy;
-use crate::manager::{CookieChange, SaveError, SessionManager};
+use crate::manager::{CookieChange, SaveError, Saved, SessionManager};
 use crate::protocol::{
     encode_data, parse_commands, url_host, url_path, Commands, HeaderNames, StoreLabel,
 };
-use crate::session::{Data, Session};
+use crate::session::{Data, Session, SessionId};
 use crate::signal::{Exception, Signal};
+use crate::store::cookie::CookieStore;
+use crate::store::Store;
 use crate::time::Timestamp;
 use serde_json::json;
 use worker::wasm_bindgen::JsCast;
@@ -35,6 +38,69 @@ struct Resolved {
     reissue: bool,
 }
 
+/// What differs between the stores on the request path: where the cookie points and
+/// what goes back.
+trait CookieMode: Store {
+    /// `X-Session-Store` while the store works.
+    const LABEL: StoreLabel;
+    /// The `Set-Cookie` change after `saved`.
+    fn next_cookie(&self, saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange;
+    /// The cookie value naming (or holding) the session after a save.
+    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String>;
+}
+
+impl CookieMode for D1Store {
+    const LABEL: StoreLabel = StoreLabel::D1;
+
+    fn next_cookie(&self, saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange {
+        match (saved.cookie, r.session.record()) {
+            (CookieChange::Keep, Some(rec)) if r.reissue => CookieChange::Set {
+                id: rec.id,
+                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
+            },
+            (CookieChange::Keep, None) if r.cookie_seen && r.label == Self::LABEL => {
+                CookieChange::Clear
+            }
+            (cookie, _) => cookie,
+        }
+    }
+
+    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String> {
+        let id = session.id()?;
+        Some(reference::encode(&cfg.keys, &cfg.cookie.name, &id))
+    }
+}
+
+impl CookieMode for CookieStore<'_> {
+    const LABEL: StoreLabel = StoreLabel::Cookie;
+
+    fn next_cookie(&self, _saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange {
+        match (self.outgoing(), r.session.record()) {
+            // Every write changes the cookie: it is the store.
+            (Some(Some(_)), Some(rec)) => CookieChange::Set {
+                id: rec.id,
+                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
+            },
+            (Some(_), _) => CookieChange::Clear,
+            (None, Some(rec)) if r.reissue => CookieChange::Set {
+                id: rec.id,
+                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
+            },
+            (None, None) if r.cookie_seen => CookieChange::Clear,
+            (None, _) => CookieChange::Keep,
+        }
+    }
+
+    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String> {
+        match self.outgoing() {
+            Some(value) => value,
+            None => session
+                .record()
+                .map(|rec| full::encode(&cfg.keys, &cfg.cookie.name, rec)),
+        }
+    }
+}
+
 /// Proxies one request.
 pub async fn handle(
     req: Request,
@@ -43,16 +109,146 @@ pub async fn handle(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
-    let names = &cfg.headers;
     let headers = Headers::new_with_headers(&req.headers())?;
-    strip_owned(&headers, names)?;
+    strip_owned(&headers, &cfg.headers)?;
+    let name = cfg.cookie.name.as_str();
+    let values = take_session_cookies(&headers, name)?;
+    let cookie_seen = !values.is_empty();
+    let d1 = D1Store::from_env(env);
+    if cfg.store == StoreKind::Cookie || d1.db().is_err() {
+        let (found, rejected) = first_valid(
+            &values,
+            |v| full::decode(&cfg.keys, name, v),
+            |e| match e {
+                FullCookieError::Malformed => "malformed",
+                FullCookieError::BadSignature => "bad_signature",
+                FullCookieError::BadPayload => "bad_payload",
+            },
+        );
+        let (record, used) = found.map_or((None, None), |(r, u)| (Some(r), Some(u)));
+        let verified = record.as_ref().map(|r| r.id).zip(used);
+        let manager = SessionManager::new(CookieStore::new(&cfg.keys, name, record), cfg.expiry);
+        proxy(
+            req,
+            env,
+            ctx,
+            cfg,
+            now,
+            headers,
+            manager,
+            verified,
+            rejected,
+            cookie_seen,
+        )
+        .await
+    } else {
+        let (verified, rejected) = first_valid(
+            &values,
+            |v| reference::decode(&cfg.keys, name, v),
+            |e| match e {
+                RefCookieError::Malformed => "malformed",
+                RefCookieError::BadSignature => "bad_signature",
+            },
+        );
+        let manager = SessionManager::new(d1, cfg.expiry);
+        proxy(
+            req,
+            env,
+            ctx,
+            cfg,
+            now,
+            headers,
+            manager,
+            verified,
+            rejected,
+            cookie_seen,
+        )
+        .await
+    }
+}
+
+/// The first value `decode` accepts (cookie tossing: the first valid one wins), and the
+/// reasons of those rejected before it.
+fn first_valid<T, E>(
+    values: &[String],
+    decode: impl Fn(&str) -> std::result::Result<T, E>,
+    reason: impl Fn(E) -> &'static str,
+) -> (Option<T>, Vec<&'static str>) {
+    let mut rejected = Vec::new();
+    for value in values {
+        match decode(value) {
+            Ok(found) => return (Some(found), rejected),
+            Err(e) => rejected.push(reason(e)),
+        }
+    }
+    (None, rejected)
+}
+
+/// Removes the session cookie from the `Cookie` header the origin receives; returns its
+/// values in header order.
+fn take_session_cookies(headers: &Headers, name: &str) -> Result<Vec<String>> {
+    let Some(cookies) = headers.get("cookie")? else {
+        return Ok(Vec::new());
+    };
+    let values: Vec<String> = cookie_header::values(&cookies, name)
+        .map(str::to_owned)
+        .collect();
+    if !values.is_empty() {
+        match cookie_header::without(&cookies, name) {
+            Some(rest) => headers.set("cookie", &rest)?,
+            None => headers.delete("cookie")?,
+        }
+    }
+    Ok(values)
+}
+
+/// The request path over one store.
+#[allow(clippy::too_many_arguments)]
+async fn proxy<S: CookieMode>(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    now: Timestamp,
+    headers: Headers,
+    manager: SessionManager<S>,
+    verified: Option<(SessionId, KeyUse)>,
+    rejected: Vec<&'static str>,
+    cookie_seen: bool,
+) -> Result<Response> {
+    let names = &cfg.headers;
     let request_id = headers.get("cf-ray")?;
-    let manager = SessionManager::new(D1Store::from_env(env), cfg.expiry);
     signals::first_request(&manager, cfg);
-
-    let mut resolved = resolve(&headers, cfg, &manager, now).await?;
+    for reason in rejected {
+        log::warn("cookie_rejected", json!({ "reason": reason }));
+        manager.signal(Signal::CookieRejected { reason });
+    }
+    let mut resolved = Resolved {
+        session: Session::new(),
+        label: S::LABEL,
+        cookie_seen,
+        reissue: false,
+    };
+    if let Some((id, used)) = verified {
+        match manager.load(&id, now).await {
+            Ok(Some(session)) => {
+                resolved.reissue = used == KeyUse::Fallback;
+                resolved.session = session;
+            }
+            Ok(None) => log::info(
+                "session_not_loaded",
+                json!({ "session_id": id.to_string() }),
+            ),
+            Err(e) => {
+                log::error(
+                    "store_unavailable",
+                    json!({ "session_id": id.to_string(), "error": e.to_string() }),
+                );
+                resolved.label = StoreLabel::Unavailable;
+            }
+        }
+    }
     inject(&headers, names, &resolved)?;
-
     let url = req.url();
     let target = match &cfg.origin_url {
         Some(base) => {
@@ -113,10 +309,10 @@ pub async fn handle(
 
     let set_cookie = match cookie {
         CookieChange::Keep => None,
-        CookieChange::Set { id, max_age } => {
-            let value = reference::encode(&cfg.keys, &cfg.cookie.name, &id);
-            Some(set_cookie::set(&cfg.cookie, &value, max_age))
-        }
+        CookieChange::Set { max_age, .. } => manager
+            .store()
+            .cookie_value(cfg, &resolved.session)
+            .map(|value| set_cookie::set(&cfg.cookie, &value, max_age)),
         CookieChange::Clear => Some(set_cookie::clear(&cfg.cookie)),
     };
     let owned = names.response_owned();
@@ -170,9 +366,14 @@ fn apply(session: &mut Session, cmds: &Commands) {
 }
 
 /// Saves the session and decides the cookie.
-async fn save(manager: &SessionManager<D1Store>, r: &mut Resolved, now: Timestamp) -> CookieChange {
+async fn save<S: CookieMode>(
+    manager: &SessionManager<S>,
+    r: &mut Resolved,
+    now: Timestamp,
+) -> CookieChange {
     if r.label == StoreLabel::Unavailable {
-        // Writing blind while D1 is failing could replace a live session: keep the cookie.
+        // Writing blind while the store is failing could replace a live session: keep
+        // the cookie.
         if r.session.modified() {
             log::error(
                 "session_save_failed",
@@ -198,14 +399,7 @@ async fn save(manager: &SessionManager<D1Store>, r: &mut Resolved, now: Timestam
             json!({ "session_id": before.map(|i| i.to_string()), "error": error }),
         );
     }
-    match (saved.cookie, r.session.record()) {
-        (CookieChange::Keep, Some(rec)) if r.reissue => CookieChange::Set {
-            id: rec.id,
-            max_age: ExpiryPolicy::max_age(rec.expires_at, now),
-        },
-        (CookieChange::Keep, None) if r.cookie_seen => CookieChange::Clear,
-        (cookie, _) => cookie,
-    }
+    manager.store().next_cookie(&saved, r, now)
 }
 
 /// Deletes every inbound header sessiongate owns: a client can never speak for it.
@@ -222,72 +416,6 @@ fn strip_owned(headers: &Headers, names: &HeaderNames) -> Result<()> {
         headers.delete(&k)?;
     }
     Ok(())
-}
-
-/// Finds the session: verifies the cookie (the first valid one wins when several are
-/// sent) and loads it. Removes the session cookie from what the origin sees.
-async fn resolve(
-    headers: &Headers,
-    cfg: &Config,
-    manager: &SessionManager<D1Store>,
-    now: Timestamp,
-) -> Result<Resolved> {
-    let mut r = Resolved {
-        session: Session::new(),
-        label: StoreLabel::D1,
-        cookie_seen: false,
-        reissue: false,
-    };
-    let Some(cookies) = headers.get("cookie")? else {
-        return Ok(r);
-    };
-    let name = &cfg.cookie.name;
-    let mut verified = None;
-    for value in cookie_header::values(&cookies, name) {
-        r.cookie_seen = true;
-        match reference::decode(&cfg.keys, name, value) {
-            Ok(found) => {
-                verified = Some(found);
-                break;
-            }
-            Err(e) => {
-                log::warn("cookie_rejected", json!({ "reason": e.to_string() }));
-                let reason = match e {
-                    RefCookieError::Malformed => "malformed",
-                    RefCookieError::BadSignature => "bad_signature",
-                };
-                manager.signal(Signal::CookieRejected { reason });
-            }
-        }
-    }
-    if !r.cookie_seen {
-        return Ok(r);
-    }
-    match cookie_header::without(&cookies, name) {
-        Some(rest) => headers.set("cookie", &rest)?,
-        None => headers.delete("cookie")?,
-    }
-    let Some((id, used)) = verified else {
-        return Ok(r);
-    };
-    match manager.load(&id, now).await {
-        Ok(Some(session)) => {
-            r.reissue = used == KeyUse::Fallback;
-            r.session = session;
-        }
-        Ok(None) => log::info(
-            "session_not_loaded",
-            json!({ "session_id": id.to_string() }),
-        ),
-        Err(e) => {
-            log::error(
-                "store_unavailable",
-                json!({ "session_id": id.to_string(), "error": e.to_string() }),
-            );
-            r.label = StoreLabel::Unavailable;
-        }
-    }
-    Ok(r)
 }
 
 /// Sets the session headers the origin reads.

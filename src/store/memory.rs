@@ -76,6 +76,7 @@ impl Store for MemoryStore {
 mod tests {
     #[test]
     fn conformance() {
-        super::super::conformance::run(super::MemoryStore::new);
+        use super::super::conformance::{run, Caps};
+        run(super::MemoryStore::new, Caps::DATABASE);
     }
 }

@@ -3,6 +3,7 @@
 //! The D1 store lives in the edge layer (it needs the JS binding); its SQL lives in
 //! [`sql`] so the native SQLite twin used in tests runs exactly the same statements.
 
+pub mod cookie;
 pub mod memory;
 pub mod row;
 pub mod sql;
@@ -37,6 +38,13 @@ pub enum StoreError {
     Backend(String),
     /// A stored row could not be read back (not a JSON object, bad id, bad time).
     Corrupt(String),
+    /// The session does not fit its medium (the cookie store's 4096-byte cookie).
+    TooLarge {
+        /// Bytes it would take.
+        bytes: usize,
+        /// Bytes allowed.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -44,6 +52,12 @@ impl fmt::Display for StoreError {
         match self {
             Self::Backend(m) => write!(f, "store backend error: {m}"),
             Self::Corrupt(m) => write!(f, "stored session is corrupt: {m}"),
+            Self::TooLarge { bytes, limit } => {
+                write!(
+                    f,
+                    "session is too large: {bytes} bytes, the limit is {limit}"
+                )
+            }
         }
     }
 }

@@ -98,5 +98,5 @@ impl Store for SqliteStore {
 
 #[test]
 fn conformance() {
-    super::conformance::run(SqliteStore::new);
+    super::conformance::run(SqliteStore::new, super::conformance::Caps::DATABASE);
 }
