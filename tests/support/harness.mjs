@@ -38,9 +38,9 @@ const QUEUE = "sessiongate-signals";
 
 /**
  * Miniflare running build/ behind the test entry, with migrations applied. Options:
- * `queue: false` leaves the SESSION_SIGNALS binding out.
+ * `queue: false` leaves the SESSION_SIGNALS binding out, `d1: false` the SESSIONS_DB one.
  */
-export async function startGateway(originUrl, vars = {}, { queue = true } = {}) {
+export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true } = {}) {
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -51,7 +51,7 @@ export async function startGateway(originUrl, vars = {}, { queue = true } = {}) 
       ],
       modulesRoot: ROOT,
       compatibilityDate: "2026-11-01",
-      d1Databases: { SESSIONS_DB: "sessiongate-test" },
+      d1Databases: d1 ? { SESSIONS_DB: "sessiongate-test" } : {},
       ...(queue && {
         queueProducers: { SESSION_SIGNALS: QUEUE },
         queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 2 } },
@@ -66,8 +66,8 @@ export async function startGateway(originUrl, vars = {}, { queue = true } = {}) 
     }),
   );
   await mf.ready;
-  const db = await mf.getD1Database("SESSIONS_DB");
-  for (const file of readdirSync(path.join(ROOT, "migrations")).sort()) {
+  const db = d1 ? await mf.getD1Database("SESSIONS_DB") : null;
+  for (const file of d1 ? readdirSync(path.join(ROOT, "migrations")).sort() : []) {
     const migration = readFileSync(path.join(ROOT, "migrations", file), "utf8");
     for (const stmt of migration.replace(/^--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean)) {
       await db.prepare(stmt).run();

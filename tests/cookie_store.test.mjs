@@ -1,0 +1,162 @@
+// The cookie store end to end (SESSION_STORE=cookie): the whole session travels in a
+// signed cookie; D1 holds no session rows (it only keeps the signal audit log here).
+import { test, before, after, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { inflateRawSync } from "node:zlib";
+import { startOrigin, startGateway, sessionCookie, setCookieLine, dataSeen, SECRET } from "./support/harness.mjs";
+
+const OLD = "old-secret-old-secret-old-secret-old!";
+let origin;
+let gate;
+
+before(async () => {
+  origin = await startOrigin();
+  gate = await startGateway(origin.url, { SESSION_STORE: "cookie", SESSION_SECRET_FALLBACKS: OLD });
+});
+after(async () => {
+  await gate?.dispose();
+  await origin?.close();
+});
+beforeEach(() => {
+  origin.respond = () => ({ status: 200, body: "ok" });
+});
+
+const cookieKey = (secret) => createHmac("sha256", secret).update("sessiongate/v1/cookie").digest();
+
+/** A full-session cookie signed in JS from the documented format. */
+function signFull(secret, payload, name = "session_id") {
+  const body = Buffer.from(JSON.stringify(payload)).toString("base64url");
+  const mac = createHmac("sha256", cookieKey(secret)).update(`sessiongate-full-v1\0${name}\0s1\0${body}`).digest("base64url");
+  return `s1.${body}.${mac}`;
+}
+
+/** Verifies (with `secret`) and decodes a full-session cookie value. */
+function openFull(value, secret = SECRET, name = "session_id") {
+  const [tag, body, mac] = value.split(".");
+  const want = createHmac("sha256", cookieKey(secret)).update(`sessiongate-full-v1\0${name}\0${tag}\0${body}`).digest("base64url");
+  if (want !== mac) return null;
+  const raw = Buffer.from(body, "base64url");
+  return JSON.parse((tag === "s1z" ? inflateRawSync(raw) : raw).toString("utf8"));
+}
+
+async function send(path, { cookie, respond, method = "GET" } = {}) {
+  if (respond) origin.respond = () => ({ status: 200, headers: respond, body: "ok" });
+  const res = await gate.fetch(path, { method, headers: cookie ? { cookie: `session_id=${cookie}` } : {} });
+  assert.equal(res.status, 200);
+  origin.respond = () => ({ status: 200, body: "ok" });
+  return res;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+test("login, data round trip, cycle and logout, with no session rows in D1", async () => {
+  let res = await send("/login", { respond: { "x-session-user-id": "alice", "x-session-update": '{"cart":["apple"]}' } });
+  const first = sessionCookie(res);
+  assert.match(setCookieLine(res), /^session_id=s1z?\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+  const payload = openFull(first);
+  assert.equal(payload.u, "alice");
+  assert.deepEqual(payload.d, { cart: ["apple"] });
+  assert.equal(payload.e - payload.c, 1800, "idle expiry inside the MAC");
+  assert.equal(payload.a - payload.c, 10080 * 60, "absolute expiry inside the MAC");
+
+  res = await send("/cart", { cookie: first });
+  let rec = origin.last();
+  assert.equal(rec.headers["x-session-store"], "cookie");
+  assert.equal(rec.headers["x-session-user-id"], "alice");
+  assert.equal(rec.headers["x-session-id"], payload.id);
+  assert.deepEqual(dataSeen(rec), { cart: ["apple"] });
+  assert.equal(rec.headers.cookie, undefined, "the session cookie is not forwarded");
+  assert.equal(res.headers.getSetCookie().length, 0, "no write, no cookie");
+
+  res = await send("/add", { cookie: first, respond: { "x-session-update": '{"cart":["apple","pear"]}' } });
+  const second = sessionCookie(res);
+  assert.deepEqual(openFull(second).d, { cart: ["apple", "pear"] }, "every write re-sends the cookie");
+
+  res = await send("/cycle", { cookie: second, respond: { "x-session-action": "cycle" } });
+  const cycled = openFull(sessionCookie(res));
+  assert.notEqual(cycled.id, payload.id);
+  assert.deepEqual(cycled.d, { cart: ["apple", "pear"] });
+
+  res = await send("/logout", { cookie: sessionCookie(res), respond: { "x-session-action": "delete" } });
+  assert.equal(setCookieLine(res), "session_id=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax");
+  assert.deepEqual(await gate.rows(), [], "the cookie store writes no session rows");
+});
+
+test("a tampered cookie starts a fresh session, is cleared, and is signalled", async () => {
+  const res0 = await send("/x", { respond: { "x-session-update": '{"a":1}' } });
+  const value = sessionCookie(res0);
+  const parts = value.split(".");
+  const flip = (s) => (s[5] === "A" ? s.slice(0, 5) + "B" + s.slice(6) : s.slice(0, 5) + "A" + s.slice(6));
+  for (const bad of [`${parts[0]}.${flip(parts[1])}.${parts[2]}`, `${parts[0]}.${parts[1]}.${flip(parts[2])}`, value.slice(0, -3), "s1.e30.xx", "junk"]) {
+    const res = await send("/t", { cookie: bad });
+    assert.equal(origin.last().headers["x-session-new"], "1", bad);
+    assert.match(setCookieLine(res), /^session_id=; Max-Age=0;/);
+  }
+  await gate.waitForSignal((r) => r.name === "session_cookie_rejected");
+});
+
+test("an expired cookie is a fresh session, even with a valid MAC", async () => {
+  const t = now();
+  const id = randomUUID();
+  const stale = signFull(SECRET, { id, u: "bob", d: { a: 1 }, c: t - 4000, e: t - 1, a: null, v: 1 });
+  let res = await send("/late", { cookie: stale });
+  assert.equal(origin.last().headers["x-session-new"], "1");
+  assert.match(setCookieLine(res), /^session_id=; Max-Age=0;/);
+  await gate.waitForSignal((r) => r.name === "session_expired" && r.session_id === id);
+  // Past the absolute cap while the idle expiry is still ahead.
+  const capped = signFull(SECRET, { id: randomUUID(), u: "bob", d: {}, c: t - 4000, e: t + 600, a: t - 1, v: 1 });
+  res = await send("/late", { cookie: capped });
+  assert.equal(origin.last().headers["x-session-new"], "1");
+  // Just before its expiry it is still valid.
+  const t2 = now();
+  const fresh = signFull(SECRET, { id, u: "bob", d: { a: 1 }, c: t2 - 100, e: t2 + 2, a: null, v: 1 });
+  await send("/ok", { cookie: fresh });
+  assert.equal(origin.last().headers["x-session-user-id"], "bob");
+});
+
+test("a cookie signed with a fallback key is accepted and re-issued under the current key", async () => {
+  const t = now();
+  const id = randomUUID();
+  const old = signFull(OLD, { id, u: "carol", d: { k: "v" }, c: t - 10, e: t + 1790, a: null, v: 1 });
+  const res = await send("/rotate", { cookie: old });
+  assert.equal(origin.last().headers["x-session-user-id"], "carol");
+  const reissued = sessionCookie(res);
+  assert.ok(reissued, "re-issued");
+  const payload = openFull(reissued, SECRET);
+  assert.ok(payload, "verifies under the current key");
+  assert.equal(openFull(reissued, OLD), null, "not under the old one");
+  assert.deepEqual([payload.id, payload.u, payload.d], [id, "carol", { k: "v" }]);
+});
+
+test("an oversize session is refused loudly and the old cookie stays", async () => {
+  const res0 = await send("/x", { respond: { "x-session-update": '{"small":true}' } });
+  const value = sessionCookie(res0);
+  const huge = randomBytes(4000).toString("base64url"); // incompressible
+  const res = await send("/big", { cookie: value, respond: { "x-session-update": JSON.stringify({ blob: huge }) } });
+  assert.equal(res.headers.getSetCookie().length, 0, "no Set-Cookie: the browser keeps the old cookie");
+  await send("/after", { cookie: value });
+  assert.deepEqual(dataSeen(origin.last()), { small: true });
+  const [failed] = await gate.waitForSignal((r) => r.name === "session_data_save_failed" && r.payload.kwargs.reason === "cookie_too_large");
+  assert.match(failed.payload.kwargs.exception.message, /session is too large: \d+ bytes, the limit is 4096/);
+  assert.ok(gate.logs.some((l) => /session_save_failed/.test(l) && /\d+ bytes, the limit is 4096/.test(l)), "the log says how many bytes");
+});
+
+test("without a D1 binding the gateway runs in cookie mode", async () => {
+  const bare = await startGateway(origin.url, {}, { d1: false, queue: false });
+  try {
+    origin.respond = () => ({ status: 200, headers: { "x-session-update": '{"n":1}' } });
+    const res = await bare.fetch("/x");
+    const value = sessionCookie(res);
+    assert.deepEqual(openFull(value).d, { n: 1 });
+    origin.respond = () => ({ status: 200 });
+    await bare.fetch("/y", { headers: { cookie: `session_id=${value}` } });
+    assert.equal(origin.last().headers["x-session-store"], "cookie");
+    assert.deepEqual(dataSeen(origin.last()), { n: 1 });
+    const health = await (await bare.fetch("/__session/health")).json();
+    assert.equal(health.status, "ok");
+    assert.equal(health.store, "cookie");
+  } finally {
+    await bare.dispose();
+  }
+});
