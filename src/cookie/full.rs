@@ -7,20 +7,16 @@
 //! anything is decompressed or parsed; decompression is capped.
 
 use super::key::{KeyUse, Keyring};
+use super::sealed::{self, SealError};
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version string bound into every full-session MAC.
-const VERSION: &[u8] = b"sessiongate-full-v1";
+const VERSION: &str = "sessiongate-full-v1";
 const PLAIN: &str = "s1";
 const DEFLATED: &str = "s1z";
-const MAC_B64_LEN: usize = 43;
-/// Longest value examined at all: twice what a browser stores, so parsing stays bounded.
-const MAX_VALUE_LEN: usize = 8192;
 /// Cap on the decompressed payload (a deflate bomb stops here).
 const MAX_JSON_LEN: usize = 64 * 1024;
 /// Browsers keep cookies up to 4096 bytes of name + value.
@@ -80,15 +76,7 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> String {
     } else {
         (PLAIN, json)
     };
-    let payload = URL_SAFE_NO_PAD.encode(body);
-    let mac = keys.sign(&parts(name, tag, &payload));
-    let mut out = String::with_capacity(tag.len() + payload.len() + MAC_B64_LEN + 2);
-    out.push_str(tag);
-    out.push('.');
-    out.push_str(&payload);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(mac, &mut out);
-    out
+    sealed::seal(keys, VERSION, name, tag, &body)
 }
 
 /// The session a cookie value holds, and which key verified it.
@@ -102,24 +90,12 @@ pub fn decode(
     name: &str,
     value: &str,
 ) -> Result<(Record, KeyUse), FullCookieError> {
-    use FullCookieError::{BadPayload, BadSignature, Malformed};
-    if value.len() > MAX_VALUE_LEN {
-        return Err(Malformed);
-    }
-    let mut pieces = value.split('.');
-    let (Some(tag), Some(payload), Some(mac), None) =
-        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
-    else {
-        return Err(Malformed);
-    };
-    if (tag != PLAIN && tag != DEFLATED) || mac.len() != MAC_B64_LEN || payload.is_empty() {
-        return Err(Malformed);
-    }
-    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Malformed)?;
-    let used = keys
-        .verify(&parts(name, tag, payload), &mac)
-        .ok_or(BadSignature)?;
-    let body = URL_SAFE_NO_PAD.decode(payload).map_err(|_| BadPayload)?;
+    use FullCookieError::BadPayload;
+    let (tag, body, used) = sealed::open(keys, VERSION, name, &[PLAIN, DEFLATED], value)
+        .map_err(|e| match e {
+            SealError::Malformed => FullCookieError::Malformed,
+            SealError::BadSignature => FullCookieError::BadSignature,
+        })?;
     let json = if tag == DEFLATED {
         miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
@@ -145,18 +121,6 @@ pub fn decode(
 #[must_use]
 pub fn cookie_bytes(name: &str, value: &str) -> usize {
     name.len() + 1 + value.len()
-}
-
-fn parts<'a>(name: &'a str, tag: &'a str, payload: &'a str) -> [&'a [u8]; 7] {
-    [
-        VERSION,
-        b"\0",
-        name.as_bytes(),
-        b"\0",
-        tag.as_bytes(),
-        b"\0",
-        payload.as_bytes(),
-    ]
 }
 
 #[cfg(test)]
@@ -210,9 +174,7 @@ mod tests {
             "c": 1_800_000_000, "e": 1_800_000_600, "a": 1_800_003_600, "v": 3
         }))
         .unwrap();
-        let payload = URL_SAFE_NO_PAD.encode(&json);
-        let mac = URL_SAFE_NO_PAD.encode(keys.sign(&parts("sid", PLAIN, &payload)));
-        let plain = format!("{PLAIN}.{payload}.{mac}");
+        let plain = sealed::seal(&keys, VERSION, "sid", PLAIN, &json);
         assert_eq!(
             decode(&keys, "sid", &plain),
             Ok((small.clone(), KeyUse::Current))
@@ -319,9 +281,7 @@ mod tests {
         let keys = ring(NEW, &[]);
         // A validly signed payload that inflates past the cap.
         let bomb = miniz_oxide::deflate::compress_to_vec(&vec![b' '; MAX_JSON_LEN + 1], 9);
-        let payload = URL_SAFE_NO_PAD.encode(bomb);
-        let mac = URL_SAFE_NO_PAD.encode(keys.sign(&parts("sid", DEFLATED, &payload)));
-        let v = format!("{DEFLATED}.{payload}.{mac}");
+        let v = sealed::seal(&keys, VERSION, "sid", DEFLATED, &bomb);
         assert_eq!(decode(&keys, "sid", &v), Err(FullCookieError::BadPayload));
     }
 }

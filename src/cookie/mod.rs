@@ -6,6 +6,7 @@ pub mod full;
 pub mod header;
 pub mod key;
 pub mod reference;
+pub mod sealed;
 pub mod set_cookie;
 
 /// The `SameSite` attribute.
