@@ -58,6 +58,27 @@ impl Changes {
         self.keys.keys().cloned().collect()
     }
 
+    /// The touched keys as one map: a value sets, `null` removes.
+    #[must_use]
+    pub fn entries(&self) -> Data {
+        self.keys
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or(Value::Null)))
+            .collect()
+    }
+
+    /// This change followed by `next`, as one change.
+    #[must_use]
+    pub fn then(&self, next: &Self) -> Self {
+        if next.clear {
+            return next.clone();
+        }
+        let mut out = self.clone();
+        out.keys
+            .extend(next.keys.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+
     /// `(reset, values)`: the merge patch removing every touched key, then the one
     /// setting the new values.
     #[must_use]
@@ -141,6 +162,30 @@ mod tests {
         let mut d = Data::new();
         c.apply(&mut d);
         assert_eq!(Value::Object(d), json!({"k": {"b": {"d": 1}}}));
+    }
+
+    #[test]
+    fn composition_is_the_sequence() {
+        let mut a = Changes::default();
+        a.set("x", Some(json!(1)));
+        a.set("y", Some(json!(2)));
+        let mut b = Changes::default();
+        b.set("y", None);
+        b.set("z", Some(json!(3)));
+        let base = data(json!({"w": 0, "y": 9}));
+        let (mut seq, mut once) = (base.clone(), base);
+        a.apply(&mut seq);
+        b.apply(&mut seq);
+        a.then(&b).apply(&mut once);
+        assert_eq!(seq, once);
+        assert_eq!(Value::Object(once), json!({"w": 0, "x": 1, "z": 3}));
+        let mut clearing = Changes::default();
+        clearing.clear();
+        assert!(a.then(&clearing).clears());
+        assert_eq!(
+            Value::Object(a.then(&b).entries()),
+            json!({"x": 1, "y": null, "z": 3})
+        );
     }
 
     #[test]

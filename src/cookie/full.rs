@@ -91,8 +91,8 @@ pub fn decode(
     value: &str,
 ) -> Result<(Record, KeyUse), FullCookieError> {
     use FullCookieError::BadPayload;
-    let (tag, body, used) = sealed::open(keys, VERSION, name, &[PLAIN, DEFLATED], value)
-        .map_err(|e| match e {
+    let (tag, body, used) =
+        sealed::open(keys, VERSION, name, &[PLAIN, DEFLATED], value).map_err(|e| match e {
             SealError::Malformed => FullCookieError::Malformed,
             SealError::BadSignature => FullCookieError::BadSignature,
         })?;

@@ -1,24 +1,69 @@
-//! The D1 store's cookie: a signed reference `<session id>.<base64url HMAC-SHA256>`.
+//! The D1 store's cookie: a signed reference `<session id>.<snapshot>.<base64url
+//! HMAC-SHA256>`.
 //!
-//! The MAC covers a version tag, the cookie name and the id, so a value copied under
-//! another cookie name, or from a future format, does not verify. The id alone (public:
-//! it is in headers, signals and the admin API) is useless without the MAC.
+//! The snapshot (base64url JSON `{"u": user id or null, "t": issued-at}`) is what lets
+//! a logged-in user through a D1 outage: identity for a bounded window after the cookie
+//! was issued, without a read. The MAC covers a version tag, the cookie name, the id and
+//! the snapshot, so a value copied under another cookie name, or from a future format,
+//! does not verify. The id alone (public: it is in headers, signals and the admin API)
+//! is useless without the MAC.
 
 use super::key::{KeyUse, Keyring};
+use crate::protocol::MAX_USER_ID_LEN;
 use crate::session::SessionId;
+use crate::time::Timestamp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version tag bound into every reference MAC.
 const VERSION: &[u8] = b"sessiongate-ref-v1";
 /// Length of a base64url (unpadded) HMAC-SHA256.
 const MAC_B64_LEN: usize = 43;
+/// Longest value examined at all (a snapshot holds at most a 256-byte user id).
+const MAX_VALUE_LEN: usize = 1024;
+
+/// Who the cookie was issued to, and when: signed, so it can stand in for a D1 read
+/// while D1 is down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The user when the cookie was issued.
+    #[serde(rename = "u")]
+    pub user_id: Option<String>,
+    /// When the cookie was issued.
+    #[serde(rename = "t", with = "unix")]
+    pub issued_at: Timestamp,
+}
+
+mod unix {
+    use crate::time::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(t.unix())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        i64::deserialize(d).map(Timestamp::from_unix)
+    }
+}
+
+/// A reference cookie, decoded and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// The session it names.
+    pub id: SessionId,
+    /// Its signed snapshot.
+    pub snapshot: Snapshot,
+    /// Which key verified it.
+    pub key: KeyUse,
+}
 
 /// Why a reference cookie was rejected. Never carries the cookie value itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefCookieError {
-    /// Not `<id>.<mac>` with a canonical UUID and a 43-character base64url MAC.
+    /// Not `<id>.<snapshot>.<mac>` with a canonical UUID and a 43-character MAC.
     Malformed,
     /// Well formed, but no configured key made its MAC.
     BadSignature,
@@ -35,43 +80,70 @@ impl fmt::Display for RefCookieError {
 
 impl std::error::Error for RefCookieError {}
 
-/// The cookie value naming session `id` under cookie `name`, signed with the current key.
+/// The cookie value naming session `id` under cookie `name`, with `snapshot`, signed
+/// with the current key.
 #[must_use]
-pub fn encode(keys: &Keyring, name: &str, id: &SessionId) -> String {
+pub fn encode(keys: &Keyring, name: &str, id: &SessionId, snapshot: &Snapshot) -> String {
     let id = id.to_string();
-    let mac = keys.sign(&parts(name, &id));
-    let mut out = String::with_capacity(id.len() + 1 + MAC_B64_LEN);
+    // A struct of a string and an integer always serializes.
+    let snap = URL_SAFE_NO_PAD.encode(serde_json::to_vec(snapshot).unwrap_or_default());
+    let mac = keys.sign(&parts(name, &id, &snap));
+    let mut out = String::with_capacity(id.len() + snap.len() + MAC_B64_LEN + 2);
     out.push_str(&id);
+    out.push('.');
+    out.push_str(&snap);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(mac, &mut out);
     out
 }
 
-/// The session id a cookie value names, and which key verified it.
+/// The session a cookie value names, its snapshot and which key verified it.
 ///
 /// # Errors
-/// [`RefCookieError::Malformed`] for anything but `<uuid>.<mac>`;
+/// [`RefCookieError::Malformed`] for anything but `<uuid>.<snapshot>.<mac>`;
 /// [`RefCookieError::BadSignature`] when the MAC is not from a configured key for `name`.
-pub fn decode(
-    keys: &Keyring,
-    name: &str,
-    value: &str,
-) -> Result<(SessionId, KeyUse), RefCookieError> {
-    let (id_part, mac_part) = value.split_once('.').ok_or(RefCookieError::Malformed)?;
-    if mac_part.len() != MAC_B64_LEN {
-        return Err(RefCookieError::Malformed);
+pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Reference, RefCookieError> {
+    use RefCookieError::{BadSignature, Malformed};
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Malformed);
     }
-    let id: SessionId = id_part.parse().map_err(|_| RefCookieError::Malformed)?;
-    let mac = URL_SAFE_NO_PAD
-        .decode(mac_part)
-        .map_err(|_| RefCookieError::Malformed)?;
-    keys.verify(&parts(name, id_part), &mac)
-        .map(|used| (id, used))
-        .ok_or(RefCookieError::BadSignature)
+    let mut pieces = value.split('.');
+    let (Some(id_part), Some(snap), Some(mac), None) =
+        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
+    else {
+        return Err(Malformed);
+    };
+    if mac.len() != MAC_B64_LEN {
+        return Err(Malformed);
+    }
+    let id: SessionId = id_part.parse().map_err(|_| Malformed)?;
+    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Malformed)?;
+    let key = keys
+        .verify(&parts(name, id_part, snap), &mac)
+        .ok_or(BadSignature)?;
+    let snapshot: Snapshot = URL_SAFE_NO_PAD
+        .decode(snap)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .filter(|s: &Snapshot| {
+            s.user_id
+                .as_ref()
+                .is_none_or(|u| u.len() <= MAX_USER_ID_LEN)
+        })
+        .ok_or(Malformed)?;
+    Ok(Reference { id, snapshot, key })
 }
 
-fn parts<'a>(name: &'a str, id: &'a str) -> [&'a [u8]; 5] {
-    [VERSION, b"\0", name.as_bytes(), b"\0", id.as_bytes()]
+fn parts<'a>(name: &'a str, id: &'a str, snap: &'a str) -> [&'a [u8]; 7] {
+    [
+        VERSION,
+        b"\0",
+        name.as_bytes(),
+        b"\0",
+        id.as_bytes(),
+        b"\0",
+        snap.as_bytes(),
+    ]
 }
 
 #[cfg(test)]
@@ -90,48 +162,76 @@ mod tests {
         "9f1c2d3e-4a5b-4c6d-8e7f-0123456789ab".parse().unwrap()
     }
 
+    fn snap() -> Snapshot {
+        Snapshot {
+            user_id: Some("alice".into()),
+            issued_at: Timestamp::from_unix(1_800_000_000),
+        }
+    }
+
     #[test]
     fn round_trip_with_current_key() {
         let keys = ring(NEW, &[]);
-        let v = encode(&keys, "session_id", &id());
+        let v = encode(&keys, "session_id", &id(), &snap());
         assert!(v.starts_with("9f1c2d3e-4a5b-4c6d-8e7f-0123456789ab."));
-        assert_eq!(decode(&keys, "session_id", &v), Ok((id(), KeyUse::Current)));
+        assert_eq!(
+            decode(&keys, "session_id", &v),
+            Ok(Reference {
+                id: id(),
+                snapshot: snap(),
+                key: KeyUse::Current
+            })
+        );
+        let anon = Snapshot {
+            user_id: None,
+            issued_at: Timestamp::from_unix(5),
+        };
+        let v = encode(&keys, "session_id", &id(), &anon);
+        assert_eq!(
+            decode(&keys, "session_id", &v).map(|r| r.snapshot),
+            Ok(anon)
+        );
     }
 
     #[test]
     fn every_single_byte_change_is_rejected() {
         let keys = ring(NEW, &[]);
-        let v = encode(&keys, "session_id", &id());
+        let v = encode(&keys, "session_id", &id(), &snap());
         for i in 0..v.len() {
-            let mut bytes = v.clone().into_bytes();
-            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            let Ok(tampered) = String::from_utf8(bytes) else {
-                continue;
-            };
-            assert!(
-                decode(&keys, "session_id", &tampered).is_err(),
-                "byte {i} accepted"
-            );
+            for delta in [1u8, 7, 128] {
+                let mut bytes = v.clone().into_bytes();
+                bytes[i] = bytes[i].wrapping_add(delta);
+                let Ok(tampered) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                assert!(
+                    decode(&keys, "session_id", &tampered).is_err(),
+                    "byte {i} +{delta} accepted"
+                );
+            }
         }
     }
 
     #[test]
     fn truncated_and_junk_values_are_malformed() {
         let keys = ring(NEW, &[]);
-        let v = encode(&keys, "session_id", &id());
+        let v = encode(&keys, "session_id", &id(), &snap());
         for cut in 0..v.len() {
             assert!(
                 decode(&keys, "session_id", &v[..cut]).is_err(),
                 "prefix {cut} accepted"
             );
         }
+        let long = "a".repeat(5000);
         for junk in [
             "",
             ".",
             "x.y",
-            "🍪.🍪",
+            "x.y.z",
+            "🍪.🍪.🍪",
             &format!("{v}.extra"),
             &format!("{v}="),
+            &long,
         ] {
             assert_eq!(
                 decode(&keys, "session_id", junk),
@@ -144,7 +244,7 @@ mod tests {
     #[test]
     fn a_value_is_bound_to_its_cookie_name() {
         let keys = ring(NEW, &[]);
-        let v = encode(&keys, "session_id", &id());
+        let v = encode(&keys, "session_id", &id(), &snap());
         assert_eq!(
             decode(&keys, "other", &v),
             Err(RefCookieError::BadSignature)
@@ -155,16 +255,16 @@ mod tests {
     fn old_key_verifies_as_fallback_and_new_key_signs() {
         let before = ring(OLD, &[]);
         let after = ring(NEW, &[OLD]);
-        let old_cookie = encode(&before, "session_id", &id());
+        let old_cookie = encode(&before, "session_id", &id(), &snap());
         assert_eq!(
-            decode(&after, "session_id", &old_cookie),
-            Ok((id(), KeyUse::Fallback))
+            decode(&after, "session_id", &old_cookie).map(|r| r.key),
+            Ok(KeyUse::Fallback)
         );
-        let reissued = encode(&after, "session_id", &id());
+        let reissued = encode(&after, "session_id", &id(), &snap());
         assert_ne!(reissued, old_cookie);
         assert_eq!(
-            decode(&ring(NEW, &[]), "session_id", &reissued),
-            Ok((id(), KeyUse::Current))
+            decode(&ring(NEW, &[]), "session_id", &reissued).map(|r| r.key),
+            Ok(KeyUse::Current)
         );
         // Once the old key is retired entirely, its cookies stop working.
         assert_eq!(

@@ -50,19 +50,34 @@ pub fn open<'v>(
         return Err(SealError::Malformed);
     }
     let mut pieces = value.split('.');
-    let (Some(tag), Some(body), Some(mac), None) = (pieces.next(), pieces.next(), pieces.next(), pieces.next())
+    let (Some(tag), Some(body), Some(mac), None) =
+        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
     else {
         return Err(SealError::Malformed);
     };
     if !tags.contains(&tag) || mac.len() != MAC_B64_LEN || body.is_empty() {
         return Err(SealError::Malformed);
     }
-    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| SealError::Malformed)?;
-    let used = keys.verify(&parts(version, name, tag, body), &mac).ok_or(SealError::BadSignature)?;
-    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| SealError::Malformed)?;
+    let mac = URL_SAFE_NO_PAD
+        .decode(mac)
+        .map_err(|_| SealError::Malformed)?;
+    let used = keys
+        .verify(&parts(version, name, tag, body), &mac)
+        .ok_or(SealError::BadSignature)?;
+    let body = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| SealError::Malformed)?;
     Ok((tag, body, used))
 }
 
 fn parts<'a>(version: &'a str, name: &'a str, tag: &'a str, body: &'a str) -> [&'a [u8]; 7] {
-    [version.as_bytes(), b"\0", name.as_bytes(), b"\0", tag.as_bytes(), b"\0", body.as_bytes()]
+    [
+        version.as_bytes(),
+        b"\0",
+        name.as_bytes(),
+        b"\0",
+        tag.as_bytes(),
+        b"\0",
+        body.as_bytes(),
+    ]
 }

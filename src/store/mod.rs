@@ -4,6 +4,7 @@
 //! [`sql`] so the native SQLite twin used in tests runs exactly the same statements.
 
 pub mod cookie;
+pub mod fallback;
 pub mod memory;
 pub mod row;
 pub mod sql;
