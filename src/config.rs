@@ -90,6 +90,9 @@ pub struct Config {
     pub worker_name: String,
     /// Days audit rows are kept (SESSION_SIGNAL_RETENTION_DAYS); 0 = forever.
     pub signal_retention_days: i64,
+    /// How long after its cookie was issued a session survives a D1 outage on its signed
+    /// snapshot (SESSION_FALLBACK_WINDOW_SECONDS); 0 = no fallback.
+    pub fallback_window_secs: i64,
     /// Seconds before the consumer retries a batch D1 refused
     /// (SESSION_SIGNAL_RETRY_SECONDS).
     pub signal_retry_secs: u32,
@@ -186,6 +189,13 @@ impl Config {
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
             worker_name: get("WORKER_NAME")
                 .map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
+            fallback_window_secs: integer(
+                &get,
+                "SESSION_FALLBACK_WINDOW_SECONDS",
+                900.min(expiry.idle_secs),
+                0,
+                expiry.idle_secs,
+            )?,
             signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
             // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
             signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,

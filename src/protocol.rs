@@ -116,6 +116,9 @@ pub enum StoreLabel {
     D1,
     /// The whole session came in (and goes back out) in a signed cookie.
     Cookie,
+    /// D1 failed: identity from the reference cookie's signed snapshot, writes kept in
+    /// the pending cookie.
+    CookieFallback,
     /// D1 failed: no session identity this request.
     Unavailable,
 }
@@ -127,6 +130,7 @@ impl StoreLabel {
         match self {
             Self::D1 => "d1",
             Self::Cookie => "cookie",
+            Self::CookieFallback => "cookie-fallback",
             Self::Unavailable => "unavailable",
         }
     }

@@ -1,8 +1,8 @@
 // The gateway end to end: built wasm in Miniflare, real local D1, real origin server.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, randomUUID } from "node:crypto";
-import { startOrigin, startGateway, sessionCookie, setCookieLine, dataSeen, SECRET } from "./support/harness.mjs";
+import { randomUUID } from "node:crypto";
+import { startOrigin, startGateway, sessionCookie, setCookieLine, dataSeen, signRef, openRef, SECRET } from "./support/harness.mjs";
 
 let origin;
 let gate;
@@ -38,13 +38,6 @@ async function newSession(data = { seed: 1 }) {
 const withCookie = (value, extra = {}) => ({ headers: { cookie: `session_id=${value}`, ...extra } });
 const idOf = (cookieValue) => cookieValue.split(".")[0];
 
-/** The reference cookie for `id`, signed in JS from the documented format. */
-function signRef(secret, id, name = "session_id") {
-  const key = createHmac("sha256", secret).update("sessiongate/v1/cookie").digest();
-  const mac = createHmac("sha256", key).update(`sessiongate-ref-v1\0${name}\0${id}`).digest("base64url");
-  return `${id}.${mac}`;
-}
-
 test("a first request creates nothing until the origin writes", async () => {
   const res = await gate.fetch("/hello?x=1");
   assert.equal(res.status, 200);
@@ -68,7 +61,7 @@ test("an origin write creates the row and sets a hardened cookie", async () => {
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("x-session-update"), null, "command header removed");
   const line = setCookieLine(res);
-  assert.match(line, /^session_id=[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+  assert.match(line, /^session_id=[0-9a-f-]{36}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
   const id = idOf(sessionCookie(res));
   const rows = await gate.rows();
   assert.equal(rows.length, before + 1);
@@ -188,7 +181,8 @@ test("tampered, forged and junk cookies start a fresh session, never a 500", asy
   const value = await newSession();
   await gate.d1Log();
   const flipped = value.slice(0, -2) + (value.at(-2) === "A" ? "B" : "A") + value.at(-1);
-  const otherId = `${randomUUID()}.${value.split(".")[1]}`;
+  const [, snap, mac] = value.split(".");
+  const otherId = `${randomUUID()}.${snap}.${mac}`;
   for (const bad of [flipped, otherId, "garbage", "", "a.b.c", "%00%0d%0a", value + "x", signRef("another-secret-another-secret-12345", idOf(value))]) {
     const res = await gate.fetch("/t", withCookie(bad));
     assert.equal(res.status, 200, `cookie ${bad}`);
@@ -253,7 +247,10 @@ test("a cookie signed with a fallback key is accepted and re-issued under the cu
       .run();
     const res = await rotated.fetch("/rotate", withCookie(signRef(OLD, id)));
     assert.equal(origin.last().headers["x-session-user-id"], "zoe");
-    assert.equal(sessionCookie(res), signRef(SECRET, id), "re-issued under the current key");
+    const reissued = sessionCookie(res);
+    assert.equal(openRef(reissued, SECRET)?.id, id, "re-issued under the current key");
+    assert.equal(openRef(reissued, SECRET).snapshot.u, "zoe", "the snapshot names the user");
+    assert.equal(openRef(reissued, OLD), null);
     const again = await rotated.fetch("/rotate", withCookie(signRef(SECRET, id)));
     assert.equal(again.headers.getSetCookie().length, 0);
     // Without the fallback configured, the old cookie is just a bad cookie.
@@ -276,11 +273,13 @@ test("a malformed command is ignored and never reaches the client", async () => 
   assert.deepEqual(JSON.parse(row.data), { a: 1 });
 });
 
-test("a D1 failure on read still answers, without identity", async () => {
+test("a D1 failure on read with a snapshot past the fallback window answers without identity", async () => {
   const value = await newSession({ a: 1 });
+  // The same session, its cookie issued 16 minutes ago (the window is 15).
+  const stale = signRef(SECRET, idOf(value), { t: Math.floor(Date.now() / 1000) - 960 });
   await gate.failD1("all");
   origin.respond = commands({ "x-session-update": '{"lost":true}' });
-  const res = await gate.fetch("/down", withCookie(value));
+  const res = await gate.fetch("/down", withCookie(stale));
   assert.equal(res.status, 200);
   const rec = origin.last();
   assert.equal(rec.headers["x-session-store"], "unavailable");

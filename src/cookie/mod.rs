@@ -32,6 +32,18 @@ impl SameSite {
     }
 }
 
+impl CookieConfig {
+    /// The pending cookie (writes kept through a D1 outage): same attributes, the name
+    /// with `-pending` appended (a `__Host-` prefix stays a prefix).
+    #[must_use]
+    pub fn pending(&self) -> Self {
+        Self {
+            name: format!("{}-pending", self.name),
+            ..self.clone()
+        }
+    }
+}
+
 /// Name and attributes of the session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookieConfig {

@@ -6,100 +6,27 @@
 //! unless a cookie or a sessiongate header requires a change.
 
 use super::d1::D1Store;
+use super::modes::{CookieMode, Resolved};
 use super::{log, signals};
 use crate::config::{Config, StoreKind};
 use crate::cookie::full::{self, FullCookieError};
 use crate::cookie::key::KeyUse;
 use crate::cookie::reference::{self, RefCookieError};
 use crate::cookie::{header as cookie_header, set_cookie};
-use crate::expiry::ExpiryPolicy;
-use crate::manager::{CookieChange, SaveError, Saved, SessionManager};
+use crate::manager::{CookieChange, SaveError, SessionManager};
 use crate::protocol::{
     encode_data, parse_commands, url_host, url_path, Commands, HeaderNames, StoreLabel,
 };
-use crate::session::{Data, Session, SessionId};
+use crate::session::{Data, Session};
 use crate::signal::{Exception, Signal};
 use crate::store::cookie::CookieStore;
-use crate::store::Store;
+use crate::store::fallback::{snapshot_record, FallbackStore, Pending};
 use crate::time::Timestamp;
 use serde_json::json;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
 use worker::{js_sys, Context, Env, Result};
-
-/// The session a request arrived with.
-struct Resolved {
-    session: Session,
-    label: StoreLabel,
-    /// A session cookie was sent, valid or not.
-    cookie_seen: bool,
-    /// The cookie verified under a fallback key.
-    reissue: bool,
-}
-
-/// What differs between the stores on the request path: where the cookie points and
-/// what goes back.
-trait CookieMode: Store {
-    /// `X-Session-Store` while the store works.
-    const LABEL: StoreLabel;
-    /// The `Set-Cookie` change after `saved`.
-    fn next_cookie(&self, saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange;
-    /// The cookie value naming (or holding) the session after a save.
-    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String>;
-}
-
-impl CookieMode for D1Store {
-    const LABEL: StoreLabel = StoreLabel::D1;
-
-    fn next_cookie(&self, saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange {
-        match (saved.cookie, r.session.record()) {
-            (CookieChange::Keep, Some(rec)) if r.reissue => CookieChange::Set {
-                id: rec.id,
-                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
-            },
-            (CookieChange::Keep, None) if r.cookie_seen && r.label == Self::LABEL => {
-                CookieChange::Clear
-            }
-            (cookie, _) => cookie,
-        }
-    }
-
-    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String> {
-        let id = session.id()?;
-        Some(reference::encode(&cfg.keys, &cfg.cookie.name, &id))
-    }
-}
-
-impl CookieMode for CookieStore<'_> {
-    const LABEL: StoreLabel = StoreLabel::Cookie;
-
-    fn next_cookie(&self, _saved: &Saved, r: &Resolved, now: Timestamp) -> CookieChange {
-        match (self.outgoing(), r.session.record()) {
-            // Every write changes the cookie: it is the store.
-            (Some(Some(_)), Some(rec)) => CookieChange::Set {
-                id: rec.id,
-                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
-            },
-            (Some(_), _) => CookieChange::Clear,
-            (None, Some(rec)) if r.reissue => CookieChange::Set {
-                id: rec.id,
-                max_age: ExpiryPolicy::max_age(rec.expires_at, now),
-            },
-            (None, None) if r.cookie_seen => CookieChange::Clear,
-            (None, _) => CookieChange::Keep,
-        }
-    }
-
-    fn cookie_value(&self, cfg: &Config, session: &Session) -> Option<String> {
-        match self.outgoing() {
-            Some(value) => value,
-            None => session
-                .record()
-                .map(|rec| full::encode(&cfg.keys, &cfg.cookie.name, rec)),
-        }
-    }
-}
 
 /// Proxies one request.
 pub async fn handle(
@@ -125,46 +52,117 @@ pub async fn handle(
                 FullCookieError::BadPayload => "bad_payload",
             },
         );
-        let (record, used) = found.map_or((None, None), |(r, u)| (Some(r), Some(u)));
-        let verified = record.as_ref().map(|r| r.id).zip(used);
+        let (record, key) = found.map_or((None, None), |(r, k)| (Some(r), Some(k)));
+        let id = record.as_ref().map(|r| r.id);
         let manager = SessionManager::new(CookieStore::new(&cfg.keys, name, record), cfg.expiry);
-        proxy(
-            req,
-            env,
-            ctx,
-            cfg,
-            now,
-            headers,
-            manager,
-            verified,
-            rejected,
-            cookie_seen,
-        )
-        .await
-    } else {
-        let (verified, rejected) = first_valid(
-            &values,
-            |v| reference::decode(&cfg.keys, name, v),
-            |e| match e {
-                RefCookieError::Malformed => "malformed",
-                RefCookieError::BadSignature => "bad_signature",
-            },
-        );
-        let manager = SessionManager::new(d1, cfg.expiry);
-        proxy(
-            req,
-            env,
-            ctx,
-            cfg,
-            now,
-            headers,
-            manager,
-            verified,
-            rejected,
-            cookie_seen,
-        )
-        .await
+        let mut resolved = start(&manager, cfg, rejected, cookie_seen);
+        if let (Some(id), Some(key)) = (id, key) {
+            // The cookie store cannot fail to read: its session is the cookie.
+            if let Ok(Some(session)) = manager.load(&id, now).await {
+                resolved.reissue = key == KeyUse::Fallback;
+                resolved.session = session;
+            }
+        }
+        return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
     }
+
+    let pending_name = cfg.cookie.pending().name;
+    let pending_values = take_session_cookies(&headers, &pending_name)?;
+    let (found, rejected) = first_valid(
+        &values,
+        |v| reference::decode(&cfg.keys, name, v),
+        |e| match e {
+            RefCookieError::Malformed => "malformed",
+            RefCookieError::BadSignature => "bad_signature",
+        },
+    );
+    let manager = SessionManager::new(d1, cfg.expiry);
+    let mut resolved = start(&manager, cfg, rejected, cookie_seen);
+    let mut pending = pending_values
+        .iter()
+        .find_map(|v| Pending::decode(&cfg.keys, &pending_name, v).ok());
+    if pending.is_none() && !pending_values.is_empty() {
+        resolved.pending = Some(None); // unusable: drop it
+    }
+    if let Some((op, since, _)) = &pending {
+        match op.write_back(manager.store()).await {
+            Ok(()) => {
+                log::info(
+                    "pending_written_back",
+                    json!({ "session_id": op.session_id().map(|i| i.to_string()), "since": since.to_rfc3339() }),
+                );
+                resolved.pending = Some(None);
+                pending = None;
+            }
+            Err(e) => log::warn(
+                "pending_write_back_failed",
+                json!({ "error": e.to_string() }),
+            ),
+        }
+    }
+    let Some(reference) = found else {
+        return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+    };
+    match manager.load(&reference.id, now).await {
+        Ok(Some(session)) => {
+            resolved.reissue = reference.key == KeyUse::Fallback;
+            resolved.session = session;
+        }
+        Ok(None) => log::info(
+            "session_not_loaded",
+            json!({ "session_id": reference.id.to_string() }),
+        ),
+        Err(e) => {
+            log::error(
+                "store_unavailable",
+                json!({ "session_id": reference.id.to_string(), "error": e.to_string() }),
+            );
+            let snapshot = &reference.snapshot;
+            let age = now.seconds_since(snapshot.issued_at);
+            // Fresh enough, and not from the future (60 s of clock skew allowed).
+            if cfg.fallback_window_secs > 0 && (-60..=cfg.fallback_window_secs).contains(&age) {
+                let (op, since) = pending.map_or((None, now), |(op, since, _)| (Some(op), since));
+                let record = snapshot_record(
+                    reference.id,
+                    snapshot.user_id.clone(),
+                    now.plus(cfg.expiry.idle_secs),
+                    now,
+                );
+                let store = FallbackStore::new(&cfg.keys, &pending_name, Some(record), op, since);
+                let fallback = SessionManager::new(store, cfg.expiry);
+                for signal in manager.take_signals() {
+                    fallback.signal(signal);
+                }
+                let mut resolved = Resolved::new(StoreLabel::CookieFallback, cookie_seen);
+                if let Ok(Some(session)) = fallback.load(&reference.id, now).await {
+                    resolved.session = session;
+                }
+                return proxy(req, env, ctx, cfg, now, headers, fallback, resolved).await;
+            }
+            log::warn(
+                "fallback_refused",
+                json!({ "session_id": reference.id.to_string(), "snapshot_age": age }),
+            );
+            resolved.label = StoreLabel::Unavailable;
+        }
+    }
+    proxy(req, env, ctx, cfg, now, headers, manager, resolved).await
+}
+
+/// Records the isolate's first request and the rejected cookies; the request's state
+/// before any session is found.
+fn start<S: CookieMode>(
+    manager: &SessionManager<S>,
+    cfg: &Config,
+    rejected: Vec<&'static str>,
+    cookie_seen: bool,
+) -> Resolved {
+    signals::first_request(manager, cfg);
+    for reason in rejected {
+        log::warn("cookie_rejected", json!({ "reason": reason }));
+        manager.signal(Signal::CookieRejected { reason });
+    }
+    Resolved::new(S::LABEL, cookie_seen)
 }
 
 /// The first value `decode` accepts (cookie tossing: the first valid one wins), and the
@@ -202,7 +200,7 @@ fn take_session_cookies(headers: &Headers, name: &str) -> Result<Vec<String>> {
     Ok(values)
 }
 
-/// The request path over one store.
+/// The request path over one store, once the session is resolved.
 #[allow(clippy::too_many_arguments)]
 async fn proxy<S: CookieMode>(
     req: Request,
@@ -212,42 +210,10 @@ async fn proxy<S: CookieMode>(
     now: Timestamp,
     headers: Headers,
     manager: SessionManager<S>,
-    verified: Option<(SessionId, KeyUse)>,
-    rejected: Vec<&'static str>,
-    cookie_seen: bool,
+    mut resolved: Resolved,
 ) -> Result<Response> {
     let names = &cfg.headers;
     let request_id = headers.get("cf-ray")?;
-    signals::first_request(&manager, cfg);
-    for reason in rejected {
-        log::warn("cookie_rejected", json!({ "reason": reason }));
-        manager.signal(Signal::CookieRejected { reason });
-    }
-    let mut resolved = Resolved {
-        session: Session::new(),
-        label: S::LABEL,
-        cookie_seen,
-        reissue: false,
-    };
-    if let Some((id, used)) = verified {
-        match manager.load(&id, now).await {
-            Ok(Some(session)) => {
-                resolved.reissue = used == KeyUse::Fallback;
-                resolved.session = session;
-            }
-            Ok(None) => log::info(
-                "session_not_loaded",
-                json!({ "session_id": id.to_string() }),
-            ),
-            Err(e) => {
-                log::error(
-                    "store_unavailable",
-                    json!({ "session_id": id.to_string(), "error": e.to_string() }),
-                );
-                resolved.label = StoreLabel::Unavailable;
-            }
-        }
-    }
     inject(&headers, names, &resolved)?;
     let url = req.url();
     let target = match &cfg.origin_url {
@@ -307,26 +273,36 @@ async fn proxy<S: CookieMode>(
     let cookie = save(&manager, &mut resolved, now).await;
     signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
 
-    let set_cookie = match cookie {
-        CookieChange::Keep => None,
-        CookieChange::Set { max_age, .. } => manager
-            .store()
-            .cookie_value(cfg, &resolved.session)
-            .map(|value| set_cookie::set(&cfg.cookie, &value, max_age)),
-        CookieChange::Clear => Some(set_cookie::clear(&cfg.cookie)),
-    };
+    let mut set_cookies = Vec::new();
+    match cookie {
+        CookieChange::Keep => {}
+        CookieChange::Set { max_age, .. } => {
+            if let Some(value) = manager.store().cookie_value(cfg, &resolved.session, now) {
+                set_cookies.push(set_cookie::set(&cfg.cookie, &value, max_age));
+            }
+        }
+        CookieChange::Clear => set_cookies.push(set_cookie::clear(&cfg.cookie)),
+    }
+    let pending_cfg = cfg.cookie.pending();
+    match manager.store().pending_cookie(&resolved) {
+        Some(Some(value)) => {
+            set_cookies.push(set_cookie::set(&pending_cfg, &value, cfg.expiry.idle_secs))
+        }
+        Some(None) => set_cookies.push(set_cookie::clear(&pending_cfg)),
+        None => {}
+    }
     let owned = names.response_owned();
     let leaks = owned.iter().any(|n| rh.has(n).unwrap_or(true));
     // 101 (WebSocket) responses cannot be rebuilt; they carry no session change anyway.
-    if (set_cookie.is_none() && !leaks) || resp.status() == 101 {
+    if (set_cookies.is_empty() && !leaks) || resp.status() == 101 {
         return Ok(resp);
     }
     let out = Headers::new_with_headers(&rh)?;
     for n in owned {
         out.delete(n)?;
     }
-    if let Some(c) = set_cookie {
-        out.append("set-cookie", &c)?;
+    for c in &set_cookies {
+        out.append("set-cookie", c)?;
     }
     let init = ResponseInit::new();
     init.set_status(resp.status());

@@ -3,6 +3,7 @@
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { createServer } from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
+import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -125,4 +126,23 @@ export function setCookieLine(res) {
 export function dataSeen(rec) {
   const raw = rec.headers["x-session-data"];
   return raw === undefined ? undefined : JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
+}
+
+/** Unix seconds now. */
+export const now = () => Math.floor(Date.now() / 1000);
+
+const cookieKey = (secret) => createHmac("sha256", secret).update("sessiongate/v1/cookie").digest();
+
+/** A reference cookie `<id>.<snapshot>.<mac>`, signed in JS from the documented format. */
+export function signRef(secret, id, { user = null, t = now(), name = "session_id" } = {}) {
+  const snap = Buffer.from(JSON.stringify({ u: user, t })).toString("base64url");
+  const mac = createHmac("sha256", cookieKey(secret)).update(`sessiongate-ref-v1\0${name}\0${id}\0${snap}`).digest("base64url");
+  return `${id}.${snap}.${mac}`;
+}
+
+/** Verifies a reference cookie with `secret`: `{id, snapshot}`, or null. */
+export function openRef(value, secret, name = "session_id") {
+  const [id, snap, mac] = value.split(".");
+  const want = createHmac("sha256", cookieKey(secret)).update(`sessiongate-ref-v1\0${name}\0${id}\0${snap}`).digest("base64url");
+  return want === mac ? { id, snapshot: JSON.parse(Buffer.from(snap, "base64url").toString("utf8")) } : null;
 }
