@@ -122,3 +122,23 @@ test("a forged pending cookie is dropped and writes nothing", async () => {
   assert.ok(!b.jar.has("session_id-pending"), "cleared");
   assert.deepEqual(JSON.parse((await storeRow(id)).data), { k: 1 });
 });
+
+test("a visitor's first write during the outage creates the session when D1 is back", async () => {
+  const b = browser();
+  await gate.failD1("all");
+  const { res } = await b.get("/add", { "x-session-update": '{"cart":["fig"]}' });
+  const ref = b.jar.get("session_id");
+  assert.ok(ref && b.jar.has("session_id-pending"), "reference and pending cookies issued");
+  assert.match(res.headers.getSetCookie().join("\n"), /^session_id=/m);
+  const { id } = openRef(ref, SECRET);
+  const { seen } = await b.get("/during");
+  assert.equal(seen.headers["x-session-store"], "cookie-fallback");
+  assert.deepEqual(dataSeen(seen), { cart: ["fig"] });
+  await gate.failD1("none");
+  const { seen: back } = await b.get("/after");
+  assert.equal(back.headers["x-session-store"], "d1");
+  assert.equal(back.headers["x-session-id"], id);
+  assert.deepEqual(dataSeen(back), { cart: ["fig"] });
+  assert.deepEqual(JSON.parse((await storeRow(id)).data), { cart: ["fig"] });
+  assert.ok(!b.jar.has("session_id-pending"));
+});

@@ -21,6 +21,7 @@ use crate::session::{Data, Session};
 use crate::signal::{Exception, Signal};
 use crate::store::cookie::CookieStore;
 use crate::store::fallback::{snapshot_record, FallbackStore, Pending};
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde_json::json;
 use worker::wasm_bindgen::JsCast;
@@ -270,7 +271,7 @@ async fn proxy<S: CookieMode>(
     }
     apply(&mut resolved.session, &cmds);
 
-    let cookie = save(&manager, &mut resolved, now).await;
+    let cookie = save(&manager, cfg, &mut resolved, now).await;
     signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
 
     let mut set_cookies = Vec::new();
@@ -344,6 +345,7 @@ fn apply(session: &mut Session, cmds: &Commands) {
 /// Saves the session and decides the cookie.
 async fn save<S: CookieMode>(
     manager: &SessionManager<S>,
+    cfg: &Config,
     r: &mut Resolved,
     now: Timestamp,
 ) -> CookieChange {
@@ -365,17 +367,66 @@ async fn save<S: CookieMode>(
     }
     let before = r.session.id();
     let saved = manager.save(&mut r.session, now).await;
-    if let Some(e) = &saved.error {
-        let error = match e {
-            SaveError::NotFound => "not_found".to_owned(),
-            SaveError::Store(e) => e.to_string(),
-        };
-        log::error(
-            "session_save_failed",
-            json!({ "session_id": before.map(|i| i.to_string()), "error": error }),
-        );
+    let Some(e) = &saved.error else {
+        return manager.store().next_cookie(&saved, r, now);
+    };
+    let error = match e {
+        SaveError::NotFound => "not_found".to_owned(),
+        SaveError::Store(e) => e.to_string(),
+    };
+    log::error(
+        "session_save_failed",
+        json!({ "session_id": before.map(|i| i.to_string()), "error": error }),
+    );
+    if S::LABEL == StoreLabel::D1
+        && cfg.fallback_window_secs > 0
+        && matches!(e, SaveError::Store(StoreError::Backend(_)))
+    {
+        // D1 refused the write: keep it in the pending cookie instead of losing it.
+        return save_pending(manager, cfg, r, now)
+            .await
+            .unwrap_or(CookieChange::Keep);
     }
     manager.store().next_cookie(&saved, r, now)
+}
+
+/// Saves `r.session` into a pending cookie after D1 refused the write.
+async fn save_pending<S: CookieMode>(
+    manager: &SessionManager<S>,
+    cfg: &Config,
+    r: &mut Resolved,
+    now: Timestamp,
+) -> Option<CookieChange> {
+    let pending_name = cfg.cookie.pending().name;
+    let store = FallbackStore::new(
+        &cfg.keys,
+        &pending_name,
+        r.session.record().cloned(),
+        None,
+        now,
+    );
+    let fallback = SessionManager::new(store, cfg.expiry);
+    manager.signal(Signal::StoreDegraded {
+        reason: "write_failed",
+        exception: Exception::new(
+            "StoreError",
+            "D1 refused the write; kept in the pending cookie",
+        ),
+    });
+    let saved = fallback.save(&mut r.session, now).await;
+    for signal in fallback.take_signals() {
+        manager.signal(signal);
+    }
+    if saved.error.is_some() {
+        return None;
+    }
+    log::warn(
+        "session_saved_pending",
+        json!({ "session_id": r.session.id().map(|i| i.to_string()) }),
+    );
+    r.label = StoreLabel::CookieFallback;
+    r.pending = fallback.store().outgoing();
+    Some(saved.cookie)
 }
 
 /// Deletes every inbound header sessiongate owns: a client can never speak for it.

@@ -338,7 +338,7 @@ impl Store for FallbackStore<'_> {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        if !self.slot.borrow().as_ref().is_some_and(|r| r.id == *id) {
+        if self.slot.borrow().as_ref().is_none_or(|r| r.id != *id) {
             return Ok(false);
         }
         self.record(Pending::Delete(*id))?;
