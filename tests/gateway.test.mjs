@@ -290,17 +290,26 @@ test("a D1 failure on read with a snapshot past the fallback window answers with
   assert.deepEqual(JSON.parse(row.data), { a: 1 }, "no blind write during the outage");
 });
 
-test("a D1 failure on write still delivers the response and keeps the old cookie", async () => {
+test("a D1 failure on write still delivers the response; the write waits in the pending cookie", async () => {
   const value = await newSession({ a: 1 });
   await gate.failD1("write");
   origin.respond = commands({ "x-session-user-id": "mallory" }, "page");
   const res = await gate.fetch("/login", withCookie(value));
   assert.equal(res.status, 200);
   assert.equal(await res.text(), "page");
-  assert.equal(res.headers.getSetCookie().length, 0);
+  const pending = sessionCookie(res, "session_id-pending");
+  const cycled = sessionCookie(res);
+  assert.match(pending, /^p1\./);
+  assert.notEqual(idOf(cycled), idOf(value), "login still cycles the id");
+  assert.equal((await gate.rows()).find((r) => r.id === idOf(value)).user_id, null, "D1 unchanged meanwhile");
   await gate.failD1("none");
-  const row = (await gate.rows()).find((r) => r.id === idOf(value));
-  assert.equal(row.user_id, null);
+  origin.respond = () => ({ status: 200 });
+  const after = await gate.fetch("/next", { headers: { cookie: `session_id=${cycled}; session_id-pending=${pending}` } });
+  assert.equal(origin.last().headers["x-session-user-id"], "mallory");
+  assert.match(after.headers.getSetCookie().join("\n"), /^session_id-pending=; Max-Age=0;/m);
+  const rows = await gate.rows();
+  assert.equal(rows.find((r) => r.id === idOf(value)), undefined);
+  assert.equal(rows.find((r) => r.id === idOf(cycled)).user_id, "mallory");
 });
 
 test("an unreachable origin gives 502 and writes nothing", async () => {
