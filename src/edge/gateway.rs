@@ -15,7 +15,8 @@ use crate::cookie::reference::{self, RefCookieError};
 use crate::cookie::{header as cookie_header, set_cookie};
 use crate::manager::{CookieChange, SaveError, SessionManager};
 use crate::protocol::{
-    encode_data, parse_commands, url_host, url_path, Commands, HeaderNames, StoreLabel,
+    encode_data, parse_commands, url_host, url_path, CommandError, Commands, HeaderNames,
+    StoreLabel,
 };
 use crate::session::{Data, Session};
 use crate::signal::{Exception, Signal};
@@ -201,7 +202,8 @@ fn take_session_cookies(headers: &Headers, name: &str) -> Result<Vec<String>> {
     Ok(values)
 }
 
-/// The request path over one store, once the session is resolved.
+/// The request path over one store, once the session is resolved. Only the session
+/// steps are generic; forwarding and the response are shared (smaller wasm).
 #[allow(clippy::too_many_arguments)]
 async fn proxy<S: CookieMode>(
     req: Request,
@@ -213,49 +215,13 @@ async fn proxy<S: CookieMode>(
     manager: SessionManager<S>,
     mut resolved: Resolved,
 ) -> Result<Response> {
-    let names = &cfg.headers;
     let request_id = headers.get("cf-ray")?;
-    inject(&headers, names, &resolved)?;
-    let url = req.url();
-    let target = match &cfg.origin_url {
-        Some(base) => {
-            headers.set("x-forwarded-host", url_host(&url))?;
-            let scheme = url.split(':').next().unwrap_or("https");
-            headers.set("x-forwarded-proto", scheme)?;
-            format!("{base}{}", url_path(&url))
-        }
-        None => url.clone(),
+    inject(&headers, &cfg.headers, &resolved)?;
+    let Some(resp) = forward(&req, headers, cfg).await? else {
+        signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
+        return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
     };
-    let init = RequestInit::new();
-    init.set_method(&req.method());
-    init.set_headers(&headers);
-    init.set_redirect(RequestRedirect::Manual);
-    if let Some(body) = req.body() {
-        init.set_body(&body);
-    }
-    let forwarded = Request::new_with_str_and_init(&target, &init)?;
-    let global: worker::web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let resp: Response = match JsFuture::from(global.fetch_with_request(&forwarded)).await {
-        Ok(r) => r.dyn_into()?,
-        Err(e) => {
-            let error = e
-                .as_string()
-                .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
-            log::error(
-                "origin_unreachable",
-                json!({ "target": target, "error": error }),
-            );
-            signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
-            return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
-        }
-    };
-
-    let rh = resp.headers();
-    let (cmds, errors) = parse_commands(
-        rh.get(&names.update)?.as_deref(),
-        rh.get(&names.user_id)?.as_deref(),
-        rh.get(&names.action)?.as_deref(),
-    );
+    let (cmds, errors) = commands(&resp, &cfg.headers)?;
     for e in &errors {
         let session_id = resolved.session.id();
         log::warn(
@@ -292,6 +258,60 @@ async fn proxy<S: CookieMode>(
         Some(None) => set_cookies.push(set_cookie::clear(&pending_cfg)),
         None => {}
     }
+    finish(resp, &cfg.headers, &set_cookies)
+}
+
+/// Sends the request on to the origin (or its own URL in route mode), body streamed.
+/// `None` when the origin cannot be reached (logged).
+async fn forward(req: &Request, headers: Headers, cfg: &Config) -> Result<Option<Response>> {
+    let url = req.url();
+    let target = match &cfg.origin_url {
+        Some(base) => {
+            headers.set("x-forwarded-host", url_host(&url))?;
+            let scheme = url.split(':').next().unwrap_or("https");
+            headers.set("x-forwarded-proto", scheme)?;
+            format!("{base}{}", url_path(&url))
+        }
+        None => url.clone(),
+    };
+    let init = RequestInit::new();
+    init.set_method(&req.method());
+    init.set_headers(&headers);
+    init.set_redirect(RequestRedirect::Manual);
+    if let Some(body) = req.body() {
+        init.set_body(&body);
+    }
+    let forwarded = Request::new_with_str_and_init(&target, &init)?;
+    let global: worker::web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    match JsFuture::from(global.fetch_with_request(&forwarded)).await {
+        Ok(r) => Ok(Some(r.dyn_into()?)),
+        Err(e) => {
+            let error = e
+                .as_string()
+                .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
+            log::error(
+                "origin_unreachable",
+                json!({ "target": target, "error": error }),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The origin's command headers, parsed.
+fn commands(resp: &Response, names: &HeaderNames) -> Result<(Commands, Vec<CommandError>)> {
+    let rh = resp.headers();
+    Ok(parse_commands(
+        rh.get(&names.update)?.as_deref(),
+        rh.get(&names.user_id)?.as_deref(),
+        rh.get(&names.action)?.as_deref(),
+    ))
+}
+
+/// The origin's response as the client gets it: untouched unless a cookie is set or a
+/// sessiongate header must be removed.
+fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result<Response> {
+    let rh = resp.headers();
     let owned = names.response_owned();
     let leaks = owned.iter().any(|n| rh.has(n).unwrap_or(true));
     // 101 (WebSocket) responses cannot be rebuilt; they carry no session change anyway.
@@ -302,7 +322,7 @@ async fn proxy<S: CookieMode>(
     for n in owned {
         out.delete(n)?;
     }
-    for c in &set_cookies {
+    for c in set_cookies {
         out.append("set-cookie", c)?;
     }
     let init = ResponseInit::new();
