@@ -7,7 +7,8 @@
 //! (`--no-default-features` leaves out the gateway's own entry points.)
 #![cfg(target_arch = "wasm32")]
 
-use sessiongate::cookie::{header, reference, set_cookie};
+use sessiongate::cookie::reference::{self, Snapshot};
+use sessiongate::cookie::{header, set_cookie};
 use sessiongate::edge::{config_from_env, D1Store};
 use sessiongate::manager::{CookieChange, SessionManager};
 use sessiongate::session::Session;
@@ -25,7 +26,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let cookies = req.headers().get("cookie")?.unwrap_or_default();
     let id = header::values(&cookies, name)
         .find_map(|v| reference::decode(&cfg.keys, name, v).ok())
-        .map(|(id, _key)| id);
+        .map(|found| found.id);
     let mut session = match id {
         Some(id) => manager
             .load(&id, now)
@@ -47,7 +48,15 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let cookie = match saved.cookie {
         CookieChange::Set { id, max_age } => Some(set_cookie::set(
             &cfg.cookie,
-            &reference::encode(&cfg.keys, name, &id),
+            &reference::encode(
+                &cfg.keys,
+                name,
+                &id,
+                &Snapshot {
+                    user_id: None,
+                    issued_at: now,
+                },
+            ),
             max_age,
         )),
         CookieChange::Clear => Some(set_cookie::clear(&cfg.cookie)),
