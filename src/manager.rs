@@ -236,7 +236,8 @@ impl<S: Store> SessionManager<S> {
     async fn write(&self, session: &mut Session, now: Timestamp, force_renew: bool) -> Saved {
         let p = session.pending();
         let Some(current) = session.record().cloned() else {
-            if !p.create && p.login.is_none() && p.changes.is_empty() {
+            // Nothing to store, or a logout of a session that never existed.
+            if p.delete || (!p.create && p.login.is_none() && p.changes.is_empty()) {
                 return Saved::NOTHING;
             }
             return self.insert_new(session, now).await;
@@ -505,6 +506,12 @@ mod tests {
         let saved = block_on(m.save(&mut Session::new(), T0));
         assert_eq!(saved, Saved::NOTHING);
         assert!(m.take_signals().is_empty());
+        // Login and logout in one response for a visitor: nothing is created.
+        let mut s = Session::new();
+        s.login("x");
+        s.delete();
+        assert_eq!(block_on(m.save(&mut s, T0)), Saved::NOTHING);
+        assert!(s.is_new());
     }
 
     #[test]

@@ -142,3 +142,20 @@ test("a visitor's first write during the outage creates the session when D1 is b
   assert.deepEqual(JSON.parse((await storeRow(id)).data), { cart: ["fig"] });
   assert.ok(!b.jar.has("session_id-pending"));
 });
+
+test("when D1 reads but refuses writes, successive writes compose in the pending cookie", async () => {
+  const b = browser();
+  await b.get("/login", { "x-session-user-id": "erin", "x-session-update": '{"base":1}' });
+  const { id } = openRef(b.jar.get("session_id"), SECRET);
+  await gate.failD1("write");
+  await b.get("/one", { "x-session-update": '{"cart":["kiwi"]}' });
+  assert.ok(b.jar.has("session_id-pending"));
+  const { seen } = await b.get("/two", { "x-session-update": '{"theme":"light"}' });
+  assert.equal(seen.headers["x-session-store"], "cookie-fallback", "the failed write-back shows the outage");
+  assert.deepEqual(dataSeen(seen), { cart: ["kiwi"] });
+  await gate.failD1("none");
+  const { seen: back } = await b.get("/after");
+  assert.deepEqual(dataSeen(back), { base: 1, cart: ["kiwi"], theme: "light" });
+  assert.deepEqual(JSON.parse((await storeRow(id)).data), { base: 1, cart: ["kiwi"], theme: "light" });
+  assert.ok(!b.jar.has("session_id-pending"));
+});

@@ -12,19 +12,19 @@ pub fn values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h st
     pairs(header).filter_map(move |(n, v)| (n == name).then_some(v))
 }
 
-/// The header without any `name` pair, or `None` when nothing else is left.
+/// The header without any `name` pair, or `None` when nothing else is left. The other
+/// cookies are copied byte for byte (quotes, escapes and nameless values untouched).
 #[must_use]
 pub fn without(header: &str, name: &str) -> Option<String> {
     let mut out = String::with_capacity(header.len());
-    for (n, v) in pairs(header).filter(|(n, _)| *n != name) {
+    for piece in header.split(';').map(|p| p.trim_matches([' ', '\t'])) {
+        if piece.is_empty() || pair(piece).0 == name {
+            continue;
+        }
         if !out.is_empty() {
             out.push_str("; ");
         }
-        out.push_str(n);
-        if !v.is_empty() || !n.is_empty() {
-            out.push('=');
-        }
-        out.push_str(v);
+        out.push_str(piece);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -32,17 +32,20 @@ pub fn without(header: &str, name: &str) -> Option<String> {
 /// `name=value` pairs, trimmed; a pair without `=` has an empty value. Empty pieces are
 /// skipped.
 fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(';').filter_map(|piece| {
-        let piece = piece.trim_matches([' ', '\t']);
-        if piece.is_empty() {
-            return None;
-        }
-        let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
-        Some((
-            n.trim_matches([' ', '\t']),
-            trim_quotes(v.trim_matches([' ', '\t'])),
-        ))
-    })
+    header
+        .split(';')
+        .map(|piece| piece.trim_matches([' ', '\t']))
+        .filter(|piece| !piece.is_empty())
+        .map(pair)
+}
+
+/// One trimmed `name=value` piece; without `=` the value is empty.
+fn pair(piece: &str) -> (&str, &str) {
+    let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+    (
+        n.trim_matches([' ', '\t']),
+        trim_quotes(v.trim_matches([' ', '\t'])),
+    )
 }
 
 fn trim_quotes(v: &str) -> &str {
@@ -79,6 +82,11 @@ mod tests {
         );
         assert_eq!(without("session_id=x", "session_id"), None);
         assert_eq!(without(" ; ", "session_id"), None);
+        // Other cookies pass through exactly as sent.
+        assert_eq!(
+            without(r#"messages="a\054b"; session_id=x; flag; e="#, "session_id").as_deref(),
+            Some(r#"messages="a\054b"; flag; e="#)
+        );
     }
 
     #[test]

@@ -34,6 +34,27 @@ pub struct Snapshot {
     /// When the cookie was issued.
     #[serde(rename = "t", with = "unix")]
     pub issued_at: Timestamp,
+    /// The session's absolute expiry, so a fallback never outlives it.
+    #[serde(
+        rename = "a",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "unix_opt"
+    )]
+    pub absolute_expires_at: Option<Timestamp>,
+}
+
+impl Snapshot {
+    /// Whether the snapshot may stand in for D1 at `now`: issued at most `window`
+    /// seconds ago (and not more than 60 s in the future: clock skew), session not past
+    /// its absolute expiry.
+    #[must_use]
+    pub fn usable(&self, now: Timestamp, window: i64) -> bool {
+        let age = now.seconds_since(self.issued_at);
+        window > 0
+            && (-60..=window).contains(&age)
+            && self.absolute_expires_at.is_none_or(|a| now < a)
+    }
 }
 
 mod unix {
@@ -46,6 +67,24 @@ mod unix {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
         i64::deserialize(d).map(Timestamp::from_unix)
+    }
+}
+
+mod unix_opt {
+    use crate::time::Timestamp;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    // serde's `skip_serializing_if` keeps `None` from reaching this.
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_i64(t.unix()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        Option::<i64>::deserialize(d).map(|t| t.map(Timestamp::from_unix))
     }
 }
 
@@ -166,7 +205,29 @@ mod tests {
         Snapshot {
             user_id: Some("alice".into()),
             issued_at: Timestamp::from_unix(1_800_000_000),
+            absolute_expires_at: Some(Timestamp::from_unix(1_800_003_600)),
         }
+    }
+
+    #[test]
+    fn snapshot_window_and_absolute_cap() {
+        let s = snap();
+        let t = s.issued_at;
+        assert!(s.usable(t, 900));
+        assert!(s.usable(t.plus(900), 900));
+        assert!(!s.usable(t.plus(901), 900));
+        assert!(s.usable(t.plus(-60), 900), "small clock skew");
+        assert!(!s.usable(t.plus(-61), 900));
+        assert!(!s.usable(t, 0), "window 0: no fallback");
+        let capped = Snapshot {
+            absolute_expires_at: Some(t.plus(10)),
+            ..s
+        };
+        assert!(capped.usable(t.plus(9), 900));
+        assert!(
+            !capped.usable(t.plus(10), 900),
+            "never past the absolute cap"
+        );
     }
 
     #[test]
@@ -185,6 +246,7 @@ mod tests {
         let anon = Snapshot {
             user_id: None,
             issued_at: Timestamp::from_unix(5),
+            absolute_expires_at: None,
         };
         let v = encode(&keys, "session_id", &id(), &anon);
         assert_eq!(

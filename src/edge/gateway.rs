@@ -86,69 +86,122 @@ pub async fn handle(
     if pending.is_none() && !pending_values.is_empty() {
         resolved.pending = Some(None); // unusable: drop it
     }
+    // D1 is writable unless a pending operation just failed to reach it.
+    let mut d1_writable = true;
     if let Some((op, since, _)) = &pending {
+        let session_id = op.session_id().map(|i| i.to_string());
         match op.write_back(manager.store()).await {
-            Ok(()) => {
-                log::info(
-                    "pending_written_back",
-                    json!({ "session_id": op.session_id().map(|i| i.to_string()), "since": since.to_rfc3339() }),
-                );
-                resolved.pending = Some(None);
-                pending = None;
-            }
-            Err(e) => log::warn(
-                "pending_write_back_failed",
-                json!({ "error": e.to_string() }),
+            Ok(true) => log::info(
+                "pending_written_back",
+                json!({ "session_id": session_id, "since": since.to_rfc3339() }),
             ),
-        }
-    }
-    let Some(reference) = found else {
-        return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
-    };
-    match manager.load(&reference.id, now).await {
-        Ok(Some(session)) => {
-            resolved.reissue = reference.key == KeyUse::Fallback;
-            resolved.session = session;
-        }
-        Ok(None) => log::info(
-            "session_not_loaded",
-            json!({ "session_id": reference.id.to_string() }),
-        ),
-        Err(e) => {
-            log::error(
-                "store_unavailable",
-                json!({ "session_id": reference.id.to_string(), "error": e.to_string() }),
-            );
-            let snapshot = &reference.snapshot;
-            let age = now.seconds_since(snapshot.issued_at);
-            // Fresh enough, and not from the future (60 s of clock skew allowed).
-            if cfg.fallback_window_secs > 0 && (-60..=cfg.fallback_window_secs).contains(&age) {
-                let (op, since) = pending.map_or((None, now), |(op, since, _)| (Some(op), since));
-                let record = snapshot_record(
-                    reference.id,
-                    snapshot.user_id.clone(),
-                    now.plus(cfg.expiry.idle_secs),
-                    now,
+            Ok(false) => {
+                log::error(
+                    "pending_write_back_found_nothing",
+                    json!({ "session_id": session_id }),
                 );
-                let store = FallbackStore::new(&cfg.keys, &pending_name, Some(record), op, since);
-                let fallback = SessionManager::new(store, cfg.expiry);
-                for signal in manager.take_signals() {
-                    fallback.signal(signal);
-                }
-                let mut resolved = Resolved::new(StoreLabel::CookieFallback, cookie_seen);
-                if let Ok(Some(session)) = fallback.load(&reference.id, now).await {
-                    resolved.session = session;
-                }
-                return proxy(req, env, ctx, cfg, now, headers, fallback, resolved).await;
+                manager.signal(Signal::DataSaveFailed {
+                    session_id: op.session_id(),
+                    reason: "not_found",
+                    exception: None,
+                });
             }
-            log::warn(
-                "fallback_refused",
-                json!({ "session_id": reference.id.to_string(), "snapshot_age": age }),
-            );
-            resolved.label = StoreLabel::Unavailable;
+            Err(e) => {
+                log::warn(
+                    "pending_write_back_failed",
+                    json!({ "session_id": session_id, "error": e.to_string() }),
+                );
+                d1_writable = false;
+            }
+        }
+        if d1_writable {
+            resolved.pending = Some(None);
+            pending = None;
         }
     }
-    proxy(req, env, ctx, cfg, now, headers, manager, resolved).await
+    if d1_writable {
+        let Some(reference) = &found else {
+            return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+        };
+        match manager.load(&reference.id, now).await {
+            Ok(Some(session)) => {
+                resolved.reissue = reference.key == KeyUse::Fallback;
+                resolved.session = session;
+                return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+            }
+            Ok(None) => {
+                log::info(
+                    "session_not_loaded",
+                    json!({ "session_id": reference.id.to_string() }),
+                );
+                return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+            }
+            Err(e) => {
+                log::error(
+                    "store_unavailable",
+                    json!({ "session_id": reference.id.to_string(), "error": e.to_string() }),
+                );
+            }
+        }
+    }
+
+    // D1 is failing: serve the request from the cookies, within the fallback window.
+    let current = found
+        .as_ref()
+        .filter(|r| r.snapshot.usable(now, cfg.fallback_window_secs))
+        .map(|r| {
+            snapshot_record(
+                r.id,
+                r.snapshot.user_id.clone(),
+                now.plus(cfg.expiry.idle_secs),
+                now,
+            )
+        });
+    if let (Some(reference), None) = (&found, &current) {
+        let age = now.seconds_since(reference.snapshot.issued_at);
+        log::warn(
+            "fallback_refused",
+            json!({ "session_id": reference.id.to_string(), "snapshot_age": age }),
+        );
+        resolved.label = StoreLabel::Unavailable;
+        return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+    }
+    if cfg.fallback_window_secs == 0 {
+        resolved.label = StoreLabel::Unavailable;
+        return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
+    }
+    let (op, since) = pending.map_or((None, now), |(op, since, _)| (Some(op), since));
+    let id = current.as_ref().map(|r| r.id);
+    let store = FallbackStore::new(&cfg.keys, &pending_name, current, op, since);
+    let fallback = SessionManager::new(store, cfg.expiry);
+    for signal in manager.take_signals() {
+        fallback.signal(signal);
+    }
+    if !d1_writable {
+        // The read was not tried: the outage is known from the failed write-back.
+        fallback.signal(Signal::StoreDegraded {
+            reason: "write_failed",
+            exception: Exception::new("StoreError", "pending operation could not be written back"),
+        });
+    }
+    let mut fallback_resolved = Resolved::new(StoreLabel::CookieFallback, cookie_seen);
+    fallback_resolved.pending = resolved.pending;
+    if let Some(id) = id {
+        if let Ok(Some(session)) = fallback.load(&id, now).await {
+            fallback_resolved.session = session;
+        }
+    }
+    proxy(
+        req,
+        env,
+        ctx,
+        cfg,
+        now,
+        headers,
+        fallback,
+        fallback_resolved,
+    )
+    .await
 }
 
 /// Records the isolate's first request and the rejected cookies; the request's state
@@ -221,6 +274,11 @@ async fn proxy<S: CookieMode>(
         signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
         return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
     };
+    if resp.status() == 101 {
+        // A WebSocket upgrade cannot carry a Set-Cookie: change nothing.
+        signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
+        return Ok(resp);
+    }
     let (cmds, errors) = commands(&resp, &cfg.headers)?;
     for e in &errors {
         let session_id = resolved.session.id();
@@ -314,8 +372,7 @@ fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result
     let rh = resp.headers();
     let owned = names.response_owned();
     let leaks = owned.iter().any(|n| rh.has(n).unwrap_or(true));
-    // 101 (WebSocket) responses cannot be rebuilt; they carry no session change anyway.
-    if (set_cookies.is_empty() && !leaks) || resp.status() == 101 {
+    if set_cookies.is_empty() && !leaks {
         return Ok(resp);
     }
     let out = Headers::new_with_headers(&rh)?;

@@ -70,6 +70,7 @@ fn reference_value(cfg: &Config, session: &Session, now: Timestamp) -> Option<St
     let snapshot = Snapshot {
         user_id: session.user_id().map(str::to_owned),
         issued_at: now,
+        absolute_expires_at: session.record().and_then(|r| r.absolute_expires_at),
     };
     Some(reference::encode(
         &cfg.keys,

@@ -101,15 +101,24 @@ impl Pending {
         }
     }
 
-    /// Writes the operation to `store` (D1, once it answers again).
+    /// Writes the operation to `store` (D1, once it answers again). Idempotent, since a
+    /// pending cookie can arrive again before its clearing reaches the browser: an
+    /// insert of a session that exists, or a delete of one that does not, is done.
+    /// `Ok(false)` when an update found no session (deleted or expired meanwhile).
     ///
     /// # Errors
     /// The store's error; the operation should then stay pending.
-    pub async fn write_back(&self, store: &impl Store) -> Result<(), StoreError> {
+    pub async fn write_back(&self, store: &impl Store) -> Result<bool, StoreError> {
         match self {
-            Self::Insert(r) => store.insert(r).await,
-            Self::Update(u) => store.update(u).await.map(drop),
-            Self::Delete(id) => store.delete(id).await.map(drop),
+            Self::Insert(r) => match store.insert(r).await {
+                Ok(()) => Ok(true),
+                Err(e) => match store.load(&r.id).await {
+                    Ok(Some(_)) => Ok(true),
+                    _ => Err(e),
+                },
+            },
+            Self::Update(u) => store.update(u).await,
+            Self::Delete(id) => store.delete(id).await.map(|_| true),
         }
     }
 
@@ -461,7 +470,7 @@ mod tests {
             Pending::decode(keys(), "p", &second.outgoing().flatten().unwrap()).unwrap();
         assert_eq!(pending.session_id(), Some(new_id));
         // D1 is back.
-        block_on(pending.write_back(&d1)).unwrap();
+        assert_eq!(block_on(pending.write_back(&d1)), Ok(true));
         assert_eq!(block_on(d1.load(&r.id)).unwrap(), None);
         let back = block_on(d1.load(&new_id)).unwrap().unwrap();
         assert_eq!(back.user_id.as_deref(), Some("bob"));
