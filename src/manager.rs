@@ -288,14 +288,7 @@ impl<S: Store> SessionManager<S> {
                     });
                 }
                 let mut record = current.clone();
-                record.id = id;
-                if let Some(user) = update.user_id {
-                    record.user_id = user;
-                }
-                update.changes.apply(&mut record.data);
-                record.expires_at = update.expires_at;
-                record.updated_at = now;
-                record.version += 1;
+                update.apply_to(&mut record);
                 if cycle {
                     let user_id = record.user_id.clone();
                     self.signal(Signal::Cycled {

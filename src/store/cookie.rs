@@ -89,14 +89,7 @@ impl Store for CookieStore<'_> {
         let Some(mut r) = self.slot.borrow().clone().filter(|r| r.id == u.id) else {
             return Ok(false);
         };
-        if let Some(user) = &u.user_id {
-            r.user_id.clone_from(user);
-        }
-        u.changes.apply(&mut r.data);
-        r.id = u.new_id.unwrap_or(u.id);
-        r.expires_at = u.expires_at;
-        r.updated_at = u.now;
-        r.version += 1;
+        u.apply_to(&mut r);
         // Too large: nothing changes, the old cookie stays.
         let value = self.encode(&r)?;
         *self.slot.borrow_mut() = Some(r);

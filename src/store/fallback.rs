@@ -80,13 +80,7 @@ impl Pending {
             (Self::Delete(_), insert @ Self::Insert(_)) => Some(insert),
             (Self::Delete(id), _) => Some(Self::Delete(id)),
             (Self::Insert(mut r), Self::Update(u)) => {
-                r.id = u.new_id.unwrap_or(r.id);
-                if let Some(user) = u.user_id {
-                    r.user_id = user;
-                }
-                u.changes.apply(&mut r.data);
-                r.expires_at = u.expires_at;
-                r.updated_at = u.now;
+                u.apply_to(&mut r);
                 Some(Self::Insert(r))
             }
             (Self::Update(a), Self::Update(b)) => Some(Self::Update(Update {
@@ -334,14 +328,7 @@ impl Store for FallbackStore<'_> {
             return Ok(false);
         };
         self.record(Pending::Update(u.clone()))?;
-        if let Some(user) = &u.user_id {
-            r.user_id.clone_from(user);
-        }
-        u.changes.apply(&mut r.data);
-        r.id = u.new_id.unwrap_or(u.id);
-        r.expires_at = u.expires_at;
-        r.updated_at = u.now;
-        r.version += 1;
+        u.apply_to(&mut r);
         *self.slot.borrow_mut() = Some(r);
         Ok(true)
     }

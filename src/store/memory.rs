@@ -48,14 +48,7 @@ impl Store for MemoryStore {
         let Some(mut r) = rows.remove(&u.id) else {
             return Ok(false);
         };
-        if let Some(user) = &u.user_id {
-            r.user_id.clone_from(user);
-        }
-        u.changes.apply(&mut r.data);
-        r.id = u.new_id.unwrap_or(u.id);
-        r.expires_at = u.expires_at;
-        r.updated_at = u.now;
-        r.version += 1;
+        u.apply_to(&mut r);
         rows.insert(r.id, r);
         Ok(true)
     }

@@ -85,6 +85,20 @@ pub struct Update {
     pub now: Timestamp,
 }
 
+impl Update {
+    /// Applies this update to `record` as a store does.
+    pub fn apply_to(&self, record: &mut Record) {
+        if let Some(user) = &self.user_id {
+            record.user_id.clone_from(user);
+        }
+        self.changes.apply(&mut record.data);
+        record.id = self.new_id.unwrap_or(self.id);
+        record.expires_at = self.expires_at;
+        record.updated_at = self.now;
+        record.version += 1;
+    }
+}
+
 /// A session backend. Async because D1 is; no `Send` bound because workers are
 /// single-threaded.
 #[allow(async_fn_in_trait)]
