@@ -12,10 +12,17 @@ STATE=.dev/state
 mkdir -p "$STATE"
 
 # Local secrets for wrangler dev, generated once (never committed: .dev.vars is ignored).
-if [[ ! -f .dev.vars ]]; then
-  echo "dev: writing .dev.vars with a random SESSION_SECRET"
-  printf 'SESSION_SECRET="%s"\n' "$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))')" > .dev.vars
-fi
+random_secret() { node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))'; }
+touch .dev.vars
+for name in SESSION_SECRET ORIGIN_SECRET; do
+  if ! grep -q "^$name=" .dev.vars; then
+    echo "dev: adding a random $name to .dev.vars"
+    printf '%s="%s"\n' "$name" "$(random_secret)" >> .dev.vars
+  fi
+done
+# The demo origin verifies the gateway's assertion with the same ORIGIN_SECRET.
+ORIGIN_SECRET=$(sed -n 's/^ORIGIN_SECRET="\(.*\)"$/\1/p' .dev.vars)
+export ORIGIN_SECRET
 
 wrangler d1 migrations apply SESSIONS_DB --local --persist-to "$STATE" >/dev/null
 echo "dev: D1 migrations applied (local, $STATE)"

@@ -25,3 +25,10 @@ if [[ ! -f $stamp || package.json -nt $stamp ]]; then
   touch "$stamp"
 fi
 node --version | grep -q '^v22\.' || { echo "setup: Node 22 not first on PATH" >&2; exit 1; }
+
+# The Python origin example's one dependency, in a project-local venv.
+if ! .venv/bin/python -c 'import jwt; assert jwt.__version__ == "'"$PYJWT_VERSION"'"' 2>/dev/null; then
+  echo "setup: installing PyJWT $PYJWT_VERSION into .venv"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "PyJWT==$PYJWT_VERSION"
+fi

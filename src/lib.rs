@@ -8,6 +8,7 @@
 //! The crate is a pure core that builds and tests natively (the clock is always an
 //! argument) plus a thin workers-rs edge layer compiled only for `wasm32`:
 //!
+//! - [`assertion`]: the signed `X-Session-Assertion` JWT for the origin;
 //! - [`config`]: settings from environment variables, errors naming the setting;
 //! - [`time`]: [`time::Timestamp`], whole Unix seconds;
 //! - [`session`]: ids, records and [`session::Session`], the handle a handler uses;
@@ -22,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod assertion;
 pub mod changes;
 pub mod config;
 pub mod cookie;

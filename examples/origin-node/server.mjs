@@ -1,16 +1,39 @@
 // A demo origin behind sessiongate: reads the session from X-Session-* headers and
-// changes it with response headers. No framework, no dependencies.
-//   node examples/origin-node/server.mjs [port]     (default 8788, loopback only)
+// changes it with response headers. With ORIGIN_SECRET set it trusts those headers only
+// after verifying X-Session-Assertion (a standard HS256 JWT) with `jose`.
+//   ORIGIN_SECRET=... node examples/origin-node/server.mjs [port]   (default 8788, loopback)
 import { createServer } from "node:http";
+import { createHash } from "node:crypto";
+import { jwtVerify } from "jose";
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 8788);
+const secret = process.env.ORIGIN_SECRET ? new TextEncoder().encode(process.env.ORIGIN_SECRET) : null;
+const issuer = process.env.SESSIONGATE_ISSUER ?? "sessiongate";
 
-function session(req) {
-  const data = req.headers["x-session-data"];
+/** The session sessiongate vouches for, or null when the assertion does not check out. */
+async function session(req) {
+  const data = req.headers["x-session-data"] ?? "";
+  if (secret) {
+    const token = req.headers["x-session-assertion"];
+    if (!token) return null;
+    try {
+      const { payload } = await jwtVerify(token, secret, {
+        algorithms: ["HS256"],
+        issuer,
+        audience: req.headers.host,
+        requiredClaims: ["exp", "iat"],
+      });
+      const digest = createHash("sha256").update(data).digest("base64url");
+      if (payload.method !== req.method || payload.path !== req.url || payload.data_sha256 !== digest) return null;
+      if ((payload.sid ?? null) !== (req.headers["x-session-id"] ?? null)) return null;
+      if ((payload.sub ?? null) !== (req.headers["x-session-user-id"] ?? null)) return null;
+    } catch {
+      return null;
+    }
+  }
   return {
     id: req.headers["x-session-id"] ?? null,
     user: req.headers["x-session-user-id"] ?? null,
-    isNew: req.headers["x-session-new"] === "1",
     store: req.headers["x-session-store"] ?? null,
     expiresAt: req.headers["x-session-expires-at"] ?? null,
     data: data ? JSON.parse(Buffer.from(data, "base64url").toString("utf8")) : {},
@@ -40,7 +63,11 @@ function page(s) {
 }
 
 createServer(async (req, res) => {
-  const s = session(req);
+  const s = await session(req);
+  if (!s) {
+    res.writeHead(401, { "content-type": "text/plain" }).end("session assertion missing or invalid\n");
+    return;
+  }
   const back = { location: "/", "content-type": "text/plain" };
   if (req.method === "POST" && req.url === "/login") {
     const user = (await form(req)).get("user") ?? "";

@@ -8,6 +8,7 @@
 use super::d1::D1Store;
 use super::modes::{CookieMode, Resolved};
 use super::{log, signals};
+use crate::assertion::{self, Claims};
 use crate::config::{Config, StoreKind};
 use crate::cookie::full::{self, FullCookieError};
 use crate::cookie::key::KeyUse;
@@ -269,7 +270,7 @@ async fn proxy<S: CookieMode>(
     mut resolved: Resolved,
 ) -> Result<Response> {
     let request_id = headers.get("cf-ray")?;
-    inject(&headers, &cfg.headers, &resolved)?;
+    inject(&req, &headers, cfg, &resolved, now)?;
     let Some(resp) = forward(&req, headers, cfg).await? else {
         signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
         return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
@@ -522,24 +523,48 @@ fn strip_owned(headers: &Headers, names: &HeaderNames) -> Result<()> {
     Ok(())
 }
 
-/// Sets the session headers the origin reads.
-fn inject(headers: &Headers, names: &HeaderNames, r: &Resolved) -> Result<()> {
-    let empty = Data::new();
-    match r.session.record() {
-        Some(rec) => {
-            headers.set(&names.id, &rec.id.to_string())?;
-            if let Some(user) = &rec.user_id {
-                headers.set(&names.user_id, user)?;
-            }
-            headers.set(&names.expires_at, &rec.expires_at.to_rfc3339())?;
-            headers.set(&names.data, &encode_data(&rec.data))?;
-            headers.set(&names.new, "0")?;
+/// Sets the session headers the origin reads, and the assertion that vouches for them
+/// when ORIGIN_SECRET is set.
+fn inject(
+    req: &Request,
+    headers: &Headers,
+    cfg: &Config,
+    r: &Resolved,
+    now: Timestamp,
+) -> Result<()> {
+    let names = &cfg.headers;
+    let record = r.session.record();
+    let data = encode_data(record.map_or(&Data::new(), |rec| &rec.data));
+    if let Some(rec) = record {
+        headers.set(&names.id, &rec.id.to_string())?;
+        if let Some(user) = &rec.user_id {
+            headers.set(&names.user_id, user)?;
         }
-        None => {
-            headers.set(&names.data, &encode_data(&empty))?;
-            headers.set(&names.new, "1")?;
-        }
+        headers.set(&names.expires_at, &rec.expires_at.to_rfc3339())?;
     }
+    headers.set(&names.data, &data)?;
+    headers.set(&names.new, if record.is_some() { "0" } else { "1" })?;
     headers.set(&names.store, r.label.as_str())?;
+    if let Some(secret) = &cfg.origin_secret {
+        let url = req.url();
+        let aud = url_host(cfg.origin_url.as_deref().unwrap_or(&url));
+        let method = req.method();
+        let sid = record.map(|rec| rec.id.to_string());
+        let user = record.and_then(|rec| rec.user_id.as_deref());
+        let claims = Claims::new(
+            &cfg.worker_name,
+            aud,
+            user,
+            sid,
+            &method,
+            url_path(&url),
+            &data,
+            now,
+        );
+        headers.set(
+            &names.assertion,
+            &assertion::sign(secret.expose().as_bytes(), &claims),
+        )?;
+    }
     Ok(())
 }
