@@ -82,6 +82,9 @@ pub struct Config {
     pub origin_secret: Option<Secret>,
     /// Names of every header of the protocol, under SESSION_HEADER_PREFIX.
     pub headers: HeaderNames,
+    /// Largest `X-Session-Data` value sent to the origin, in bytes
+    /// (SESSION_HEADER_BUDGET_BYTES).
+    pub header_budget: usize,
     /// Which signals are sent.
     pub signals: SignalFilter,
     /// Bearer token of the admin API; `None` = admin API off.
@@ -185,6 +188,9 @@ impl Config {
             origin_url,
             origin_secret,
             headers,
+            // Within what origins' HTTP servers accept for all headers (8-16 KB).
+            header_budget: integer(&get, "SESSION_HEADER_BUDGET_BYTES", 8192, 256, 65_536)?
+                as usize,
             signals,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
             worker_name: get("WORKER_NAME")

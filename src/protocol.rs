@@ -22,6 +22,8 @@ pub struct HeaderNames {
     pub user_id: String,
     /// `<prefix>Data`: base64url JSON of the session data.
     pub data: String,
+    /// `<prefix>Data-Omitted`: the data's size when it exceeded the header budget.
+    pub data_omitted: String,
     /// `<prefix>New`: `1` when the request had no session.
     pub new: String,
     /// `<prefix>Expires-At`: RFC 3339 idle expiry.
@@ -57,6 +59,7 @@ impl HeaderNames {
             id: n("Id"),
             user_id: n("User-Id"),
             data: n("Data"),
+            data_omitted: n("Data-Omitted"),
             new: n("New"),
             expires_at: n("Expires-At"),
             store: n("Store"),
@@ -82,8 +85,9 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 9] {
+    pub fn response_owned(&self) -> [&str; 10] {
         [
+            &self.data_omitted,
             &self.update,
             &self.action,
             &self.user_id,
@@ -134,6 +138,13 @@ impl StoreLabel {
             Self::Unavailable => "unavailable",
         }
     }
+}
+
+/// Whether `value` can go into a header as is: printable ASCII only, so CR, LF and NUL
+/// (header injection) never reach the origin.
+#[must_use]
+pub fn header_safe(value: &str) -> bool {
+    value.bytes().all(|b| (0x20..0x7f).contains(&b))
 }
 
 /// `X-Session-Data`: base64url (unpadded) of the data as JSON.
@@ -287,6 +298,24 @@ pub fn url_path(url: &str) -> &str {
         .map_or("/", |i| &url[start + i..])
 }
 
+/// Whether a state-changing request comes from the page's own origin: `Sec-Fetch-Site`
+/// when the browser sends it, else the `Origin` header against the request URL's origin.
+/// Neither header: refused (a cross-site form post from an old browser sends `Origin`).
+#[must_use]
+pub fn same_origin(sec_fetch_site: Option<&str>, origin: Option<&str>, url: &str) -> bool {
+    match (sec_fetch_site, origin) {
+        (Some(site), _) => site.eq_ignore_ascii_case("same-origin"),
+        (None, Some(origin)) => {
+            let start = url.find("://").map_or(0, |i| i + 3);
+            let end = url[start..]
+                .find(['/', '?'])
+                .map_or(url.len(), |i| start + i);
+            origin.eq_ignore_ascii_case(&url[..end])
+        }
+        (None, None) => false,
+    }
+}
+
 /// The host (with port) of an absolute URL.
 #[must_use]
 pub fn url_host(url: &str) -> &str {
@@ -401,6 +430,38 @@ mod tests {
         }
         let (c, _) = parse_commands(None, Some(" user 42 "), None);
         assert_eq!(c.login.as_deref(), Some("user 42"));
+    }
+
+    #[test]
+    fn header_safety() {
+        assert!(header_safe("alice@example.com 42"));
+        for bad in ["a\r\nX-Admin: 1", "a\nb", "nul\0", "tab\t", "é", "\u{7f}"] {
+            assert!(!header_safe(bad), "{bad:?}");
+        }
+        // Encoded data is always safe, whatever the data holds.
+        let mut d = Data::new();
+        d.insert("evil".into(), json!("\r\nSet-Cookie: x=1\0"));
+        assert!(header_safe(&encode_data(&d)));
+    }
+
+    #[test]
+    fn same_origin_checks() {
+        let url = "https://app.example/__session/logout";
+        assert!(same_origin(Some("same-origin"), None, url));
+        assert!(
+            !same_origin(Some("cross-site"), Some("https://app.example"), url),
+            "fetch metadata wins"
+        );
+        assert!(!same_origin(Some("same-site"), None, url));
+        assert!(same_origin(None, Some("https://app.example"), url));
+        assert!(!same_origin(None, Some("https://evil.example"), url));
+        assert!(
+            !same_origin(None, Some("http://app.example"), url),
+            "scheme matters"
+        );
+        assert!(!same_origin(None, Some("https://app.example.evil"), url));
+        assert!(!same_origin(None, Some("null"), url));
+        assert!(!same_origin(None, None, url));
     }
 
     #[test]

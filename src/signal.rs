@@ -92,7 +92,8 @@ pub enum Signal {
     DataRetrievalFailed {
         /// The session asked for.
         session_id: SessionId,
-        /// `not_found_or_expired`, `corrupt` or `db_error`.
+        /// `not_found_or_expired`, `corrupt`, `db_error`, or `header_budget_exceeded` (the
+        /// data was too large to send to the origin).
         reason: &'static str,
     },
     /// A session's data was written.

@@ -2,23 +2,33 @@
 //! www/ (the dashboard) through the `ASSETS` binding.
 
 use super::d1::D1Store;
-use super::{ASSETS, SESSION_SIGNALS};
+use super::{log, signals, ASSETS, SESSION_SIGNALS};
 use crate::config::{Config, ConfigError, StoreKind};
+use crate::cookie::{header as cookie_header, reference, set_cookie};
+use crate::manager::SessionManager;
+use crate::protocol::same_origin;
+use crate::time::Timestamp;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys::{Headers, Request, Response, ResponseInit};
-use worker::{Env, Fetcher, Result};
+use worker::{Context, Env, Fetcher, Result};
 
 /// Answers a request under `/__session`.
 pub async fn handle(
     req: Request,
     env: &Env,
+    ctx: &Context,
     cfg: &std::result::Result<Config, ConfigError>,
     path: &str,
+    now: Timestamp,
 ) -> Result<Response> {
     let path = path.split(['?', '#']).next().unwrap_or(path);
-    match path {
-        "/__session/health" => health(env, cfg).await,
+    match (path, cfg) {
+        ("/__session/health", _) => health(env, cfg).await,
+        ("/__session/logout", Ok(cfg)) => logout(&req, env, ctx, cfg, now).await,
+        ("/__session/logout", Err(_)) => {
+            text(500, "sessiongate is misconfigured: see /__session/health\n")
+        }
         _ => match env.get_binding::<Fetcher>(ASSETS) {
             Ok(assets) => {
                 let resp: worker::Response =
@@ -28,6 +38,53 @@ pub async fn handle(
             Err(_) => text(404, "Not Found\n"),
         },
     }
+}
+
+/// `POST /__session/logout`: deletes the session server-side (D1 store) and clears the
+/// cookies. Only from the site itself: a cross-site POST (CSRF logout) is refused.
+async fn logout(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<Response> {
+    if req.method() != "POST" {
+        let resp = text(405, "Method Not Allowed: use POST\n")?;
+        resp.headers().set("allow", "POST")?;
+        return Ok(resp);
+    }
+    let h = req.headers();
+    if !same_origin(
+        h.get("sec-fetch-site")?.as_deref(),
+        h.get("origin")?.as_deref(),
+        &req.url(),
+    ) {
+        log::warn("logout_refused", json!({ "reason": "not same-origin" }));
+        return text(403, "Forbidden: cross-site logout refused\n");
+    }
+    let store = D1Store::from_env(env);
+    let cookie_mode = cfg.store == StoreKind::Cookie || store.db().is_err();
+    let manager = SessionManager::new(store, cfg.expiry);
+    let cookies = h.get("cookie")?.unwrap_or_default();
+    let name = &cfg.cookie.name;
+    let found = cookie_header::values(&cookies, name)
+        .find_map(|v| reference::decode(&cfg.keys, name, v).ok());
+    if let (false, Some(found)) = (cookie_mode, found) {
+        if let Err(e) = manager.delete(&found.id).await {
+            log::error(
+                "logout_delete_failed",
+                json!({ "session_id": found.id.to_string(), "error": format!("{e:?}") }),
+            );
+        }
+    }
+    signals::dispatch(ctx, env, cfg, h.get("cf-ray")?, now, manager.take_signals());
+    let resp = respond(204, "text/plain; charset=utf-8", "")?;
+    resp.headers()
+        .append("set-cookie", &set_cookie::clear(&cfg.cookie))?;
+    resp.headers()
+        .append("set-cookie", &set_cookie::clear(&cfg.cookie.pending()))?;
+    Ok(resp)
 }
 
 /// `GET /__session/health`: configuration, store and queue status; 200 when the

@@ -37,7 +37,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let path = crate::protocol::url_path(&url);
     if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?")
     {
-        return endpoints::handle(req, &env, &cfg, path).await;
+        return endpoints::handle(req, &env, &ctx, &cfg, path, now).await;
     }
     match cfg.as_ref() {
         Ok(cfg) => gateway::handle(req, &env, &ctx, cfg, now).await,

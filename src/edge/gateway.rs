@@ -16,8 +16,8 @@ use crate::cookie::reference::{self, RefCookieError};
 use crate::cookie::{header as cookie_header, set_cookie};
 use crate::manager::{CookieChange, SaveError, SessionManager};
 use crate::protocol::{
-    encode_data, parse_commands, url_host, url_path, CommandError, Commands, HeaderNames,
-    StoreLabel,
+    encode_data, header_safe, parse_commands, url_host, url_path, CommandError, Commands,
+    HeaderNames, StoreLabel,
 };
 use crate::session::{Data, Session};
 use crate::signal::{Exception, Signal};
@@ -270,7 +270,21 @@ async fn proxy<S: CookieMode>(
     mut resolved: Resolved,
 ) -> Result<Response> {
     let request_id = headers.get("cf-ray")?;
-    inject(&req, &headers, cfg, &resolved, now)?;
+    let withheld = inject(&req, &headers, cfg, &resolved, now)?;
+    if let (Some(bytes), Some(id)) = (withheld.data_bytes, resolved.session.id()) {
+        log::warn(
+            "data_over_header_budget",
+            json!({ "session_id": id.to_string(), "bytes": bytes, "budget": cfg.header_budget }),
+        );
+        manager.signal(Signal::DataRetrievalFailed {
+            session_id: id,
+            reason: "header_budget_exceeded",
+        });
+    }
+    if withheld.unsafe_user {
+        let id = resolved.session.id().map(|i| i.to_string());
+        log::warn("user_id_not_header_safe", json!({ "session_id": id }));
+    }
     let Some(resp) = forward(&req, headers, cfg).await? else {
         signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
         return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
@@ -524,20 +538,32 @@ fn strip_owned(headers: &Headers, names: &HeaderNames) -> Result<()> {
 }
 
 /// Sets the session headers the origin reads, and the assertion that vouches for them
-/// when ORIGIN_SECRET is set.
+/// when ORIGIN_SECRET is set. Returns what could not be sent as stored.
 fn inject(
     req: &Request,
     headers: &Headers,
     cfg: &Config,
     r: &Resolved,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Withheld> {
     let names = &cfg.headers;
     let record = r.session.record();
-    let data = encode_data(record.map_or(&Data::new(), |rec| &rec.data));
+    let mut withheld = Withheld::default();
+    let mut data = encode_data(record.map_or(&Data::new(), |rec| &rec.data));
+    if data.len() > cfg.header_budget {
+        withheld.data_bytes = Some(data.len());
+        headers.set(&names.data_omitted, &data.len().to_string())?;
+        data = encode_data(&Data::new());
+    }
+    // A user id that is not printable ASCII never becomes a header (CR/LF injection).
+    let user = record.and_then(|rec| rec.user_id.as_deref()).filter(|u| {
+        let safe = header_safe(u);
+        withheld.unsafe_user |= !safe;
+        safe
+    });
     if let Some(rec) = record {
         headers.set(&names.id, &rec.id.to_string())?;
-        if let Some(user) = &rec.user_id {
+        if let Some(user) = user {
             headers.set(&names.user_id, user)?;
         }
         headers.set(&names.expires_at, &rec.expires_at.to_rfc3339())?;
@@ -550,7 +576,6 @@ fn inject(
         let aud = url_host(cfg.origin_url.as_deref().unwrap_or(&url));
         let method = req.method();
         let sid = record.map(|rec| rec.id.to_string());
-        let user = record.and_then(|rec| rec.user_id.as_deref());
         let claims = Claims::new(
             &cfg.worker_name,
             aud,
@@ -566,5 +591,14 @@ fn inject(
             &assertion::sign(secret.expose().as_bytes(), &claims),
         )?;
     }
-    Ok(())
+    Ok(withheld)
+}
+
+/// Session facts not sent to the origin as stored.
+#[derive(Default)]
+struct Withheld {
+    /// The data's encoded size, when it exceeded the header budget.
+    data_bytes: Option<usize>,
+    /// The user id was not header-safe.
+    unsafe_user: bool,
 }
