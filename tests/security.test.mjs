@@ -204,3 +204,21 @@ test("logout kills the session server-side on the very next request; cross-site 
   assert.equal(origin.last().headers["x-session-user-id"], undefined);
   assert.equal(openRef(value, SECRET).id, idOf(value), "the cookie itself still verifies: the server said no");
 });
+
+test("the __Host- prefix works end to end, attributes explicit", async () => {
+  const host = await startGateway(origin.url, { SESSION_COOKIE_NAME: "__Host-sid", SESSION_COOKIE_SAMESITE: "Strict" });
+  try {
+    origin.respond = () => ({ status: 200, headers: { "x-session-update": '{"h":1}' } });
+    const res = await host.fetch("/x");
+    const line = res.headers.getSetCookie()[0];
+    assert.match(line, /^__Host-sid=[^;]+; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    assert.ok(!/Domain=/i.test(line));
+    const value = sessionCookie(res, "__Host-sid");
+    origin.respond = () => ({ status: 200 });
+    await host.fetch("/y", { headers: { cookie: `session_id=${value}; __Host-sid=${value}` } });
+    assert.deepEqual(dataSeen(origin.last()), { h: 1 });
+    assert.equal(origin.last().headers.cookie, `session_id=${value}`, "a cookie of another name is not the session");
+  } finally {
+    await host.dispose();
+  }
+});
