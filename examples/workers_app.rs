@@ -53,8 +53,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 name,
                 &id,
                 &Snapshot {
-                    user_id: None,
+                    user_id: session.user_id().map(str::to_owned),
                     issued_at: now,
+                    absolute_expires_at: session.record().and_then(|r| r.absolute_expires_at),
                 },
             ),
             max_age,
