@@ -222,3 +222,18 @@ test("the __Host- prefix works end to end, attributes explicit", async () => {
     await host.dispose();
   }
 });
+
+test("with a base path in ORIGIN_URL the assertion names the path the origin receives", async () => {
+  const based = await startGateway(`${origin.url}/base`, { ORIGIN_SECRET });
+  try {
+    await based.fetch("/shop/cart?item=1");
+    const rec = origin.last();
+    assert.equal(rec.url, "/base/shop/cart?item=1");
+    const { payload } = await jwtVerify(rec.headers["x-session-assertion"], new TextEncoder().encode(ORIGIN_SECRET), {
+      audience: new URL(origin.url).host,
+    });
+    assert.equal(payload.path, rec.url);
+  } finally {
+    await based.dispose();
+  }
+});

@@ -270,7 +270,12 @@ async fn proxy<S: CookieMode>(
     mut resolved: Resolved,
 ) -> Result<Response> {
     let request_id = headers.get("cf-ray")?;
-    let withheld = inject(&req, &headers, cfg, &resolved, now)?;
+    let url = req.url();
+    let target = match &cfg.origin_url {
+        Some(base) => format!("{base}{}", url_path(&url)),
+        None => url,
+    };
+    let withheld = inject(&req, &headers, cfg, &target, &resolved, now)?;
     if let (Some(bytes), Some(id)) = (withheld.data_bytes, resolved.session.id()) {
         log::warn(
             "data_over_header_budget",
@@ -285,7 +290,7 @@ async fn proxy<S: CookieMode>(
         let id = resolved.session.id().map(|i| i.to_string());
         log::warn("user_id_not_header_safe", json!({ "session_id": id }));
     }
-    let Some(resp) = forward(&req, headers, cfg).await? else {
+    let Some(resp) = forward(&req, headers, cfg, &target).await? else {
         signals::dispatch(ctx, env, cfg, request_id, now, manager.take_signals());
         return super::endpoints::text(502, "Bad Gateway: origin unreachable\n");
     };
@@ -336,17 +341,20 @@ async fn proxy<S: CookieMode>(
 
 /// Sends the request on to the origin (or its own URL in route mode), body streamed.
 /// `None` when the origin cannot be reached (logged).
-async fn forward(req: &Request, headers: Headers, cfg: &Config) -> Result<Option<Response>> {
-    let url = req.url();
-    let target = match &cfg.origin_url {
-        Some(base) => {
-            headers.set("x-forwarded-host", url_host(&url))?;
-            let scheme = url.split(':').next().unwrap_or("https");
-            headers.set("x-forwarded-proto", scheme)?;
-            format!("{base}{}", url_path(&url))
-        }
-        None => url.clone(),
-    };
+async fn forward(
+    req: &Request,
+    headers: Headers,
+    cfg: &Config,
+    target: &str,
+) -> Result<Option<Response>> {
+    if cfg.origin_url.is_some() {
+        let url = req.url();
+        headers.set("x-forwarded-host", url_host(&url))?;
+        headers.set(
+            "x-forwarded-proto",
+            url.split(':').next().unwrap_or("https"),
+        )?;
+    }
     let init = RequestInit::new();
     init.set_method(&req.method());
     init.set_headers(&headers);
@@ -543,6 +551,7 @@ fn inject(
     req: &Request,
     headers: &Headers,
     cfg: &Config,
+    target: &str,
     r: &Resolved,
     now: Timestamp,
 ) -> Result<Withheld> {
@@ -572,8 +581,8 @@ fn inject(
     headers.set(&names.new, if record.is_some() { "0" } else { "1" })?;
     headers.set(&names.store, r.label.as_str())?;
     if let Some(secret) = &cfg.origin_secret {
-        let url = req.url();
-        let aud = url_host(cfg.origin_url.as_deref().unwrap_or(&url));
+        // Audience and path as the origin receives them (ORIGIN_URL may add a base path).
+        let aud = url_host(target);
         let method = req.method();
         let sid = record.map(|rec| rec.id.to_string());
         let claims = Claims::new(
@@ -582,7 +591,7 @@ fn inject(
             user,
             sid,
             &method,
-            url_path(&url),
+            url_path(target),
             &data,
             now,
         );
