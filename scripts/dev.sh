@@ -23,6 +23,7 @@ done
 # The demo origin verifies the gateway's assertion with the same ORIGIN_SECRET.
 ORIGIN_SECRET=$(sed -n 's/^ORIGIN_SECRET="\(.*\)"$/\1/p' .dev.vars)
 export ORIGIN_SECRET
+export ORIGIN_AUDIENCE="127.0.0.1:$ORIGIN_PORT"
 
 wrangler d1 migrations apply SESSIONS_DB --local --persist-to "$STATE" >/dev/null
 echo "dev: D1 migrations applied (local, $STATE)"

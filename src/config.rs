@@ -337,13 +337,21 @@ pub(crate) fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
+/// The base URL as `fetch` will use it: host lower-cased, default port dropped, so the
+/// assertion's audience is the `Host` the origin receives.
 fn origin_url(raw: &str) -> Result<String, ConfigError> {
     const NAME: &str = "ORIGIN_URL";
     let url = raw.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| err(NAME, format!("`{url}` must start with http:// or https://")))?;
+    let (scheme, default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        ("https://", ":443", rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        ("http://", ":80", rest)
+    } else {
+        return Err(err(
+            NAME,
+            format!("`{url}` must start with http:// or https://"),
+        ));
+    };
     if rest.is_empty()
         || rest.contains(['?', '#', ' '])
         || rest.chars().any(|c| c.is_ascii_control())
@@ -353,7 +361,10 @@ fn origin_url(raw: &str) -> Result<String, ConfigError> {
             format!("`{url}` must be a base URL without query or fragment"),
         ));
     }
-    Ok(url.to_owned())
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = host.to_ascii_lowercase();
+    let host = host.strip_suffix(default_port).unwrap_or(&host);
+    Ok(format!("{scheme}{host}{path}"))
 }
 
 #[cfg(test)]
@@ -500,6 +511,19 @@ mod tests {
             Some("http://127.0.0.1:8788")
         );
         assert!(problem(&[("ORIGIN_URL", "ftp://x")]).starts_with("ORIGIN_URL: "));
+        for (raw, want) in [
+            (
+                "https://App.Internal:443/Base/",
+                "https://app.internal/Base",
+            ),
+            ("http://h.example:80", "http://h.example"),
+            ("http://h.example:8080/x", "http://h.example:8080/x"),
+        ] {
+            assert_eq!(
+                parse(&[("ORIGIN_URL", raw)]).unwrap().origin_url.as_deref(),
+                Some(want)
+            );
+        }
         assert!(problem(&[("ORIGIN_URL", "https://x/?a=1")]).starts_with("ORIGIN_URL: "));
         assert!(
             problem(&[("ORIGIN_SECRET", "short")]).starts_with("ORIGIN_SECRET: key is too short")

@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { request } from "node:http";
 import { createHmac, createHash } from "node:crypto";
 import path from "node:path";
 import { startGateway, ROOT } from "./support/harness.mjs";
@@ -19,7 +20,7 @@ const running = [];
 async function startExample(kind, port) {
   const [cmd, args] = examples[kind];
   const child = spawn(cmd, [...args, String(port)], {
-    env: { ...process.env, ORIGIN_SECRET },
+    env: { ...process.env, ORIGIN_SECRET, ORIGIN_AUDIENCE: `127.0.0.1:${port}` },
     stdio: ["ignore", "pipe", "inherit"],
   });
   running.push(child);
@@ -64,6 +65,7 @@ for (const kind of Object.keys(examples)) {
       assert.equal((await go("/login", "user=alice")).status, 303);
       assert.equal((await view()).user, "alice");
       await go("/cart", "item=apple");
+      assert.equal((await go("/caf%C3%A9/x?y=%20")).status, 200, "an encoded path verifies");
       await go("/cart", "item=pear");
       assert.deepEqual((await view()).data.cart, ["apple", "pear"]);
       await go("/logout", "x=1");
@@ -99,6 +101,20 @@ for (const kind of Object.keys(examples)) {
     assert.equal((await call({ ...headers(jwt(claims)), "x-session-user-id": "root" })).status, 401, "user swapped");
     assert.equal((await call({ ...headers(jwt(claims)), "x-session-data": "e30" })).status, 401, "data swapped");
     assert.equal((await call(headers(jwt({ ...claims, path: "/other" })))).status, 401, "another request");
+    // An assertion minted for another origin, replayed here with that origin's Host.
+    const replay = (extra) =>
+      new Promise((resolve, reject) => {
+        const req = request(`${originUrl}/session.json`, { headers: { ...headers(jwt({ ...claims, aud: "blog.example" })), ...extra } }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    assert.equal(await replay({ host: "blog.example" }), 401, "audience is fixed, not the Host header");
+    // A percent-encoded path round-trips exactly.
+    const encoded = jwt({ ...claims, path: "/session.json?q=caf%C3%A9%20x" });
+    assert.equal((await fetch(`${originUrl}/session.json?q=caf%C3%A9%20x`, { headers: headers(encoded) })).status, 200);
   });
 }
 

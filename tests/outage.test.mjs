@@ -25,11 +25,11 @@ function browser() {
   const jar = new Map();
   return {
     jar,
-    async get(path, respond) {
+    async get(path, respond, { method = "GET", headers = {}, status = 200 } = {}) {
       origin.respond = respond ? () => ({ status: 200, headers: respond, body: "ok" }) : () => ({ status: 200, body: "ok" });
       const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-      const res = await gate.fetch(path, { headers: cookie ? { cookie } : {} });
-      assert.equal(res.status, 200, path);
+      const res = await gate.fetch(path, { method, headers: { ...headers, ...(cookie && { cookie }) } });
+      assert.equal(res.status, status, path);
       for (const line of res.headers.getSetCookie()) {
         const [pair] = line.split(";");
         const eq = pair.indexOf("=");
@@ -158,4 +158,18 @@ test("when D1 reads but refuses writes, successive writes compose in the pending
   assert.deepEqual(dataSeen(back), { base: 1, cart: ["kiwi"], theme: "light" });
   assert.deepEqual(JSON.parse((await storeRow(id)).data), { base: 1, cart: ["kiwi"], theme: "light" });
   assert.ok(!b.jar.has("session_id-pending"));
+});
+
+test("POST /__session/logout during an outage logs out now and deletes the row when D1 is back", async () => {
+  const b = browser();
+  await b.get("/login", { "x-session-user-id": "fay" });
+  const { id } = openRef(b.jar.get("session_id"), SECRET);
+  await gate.failD1("all");
+  await b.get("/__session/logout", null, { method: "POST", headers: { origin: "https://gate.example" }, status: 204 });
+  assert.ok(!b.jar.has("session_id"));
+  assert.match(b.jar.get("session_id-pending") ?? "", /^p1\./, "the delete waits in the pending cookie");
+  await gate.failD1("none");
+  assert.ok(await storeRow(id), "still there until the next request");
+  await b.get("/after");
+  assert.equal(await storeRow(id), undefined, "deleted on write-back");
 });

@@ -1,7 +1,9 @@
 // A demo origin behind sessiongate: reads the session from X-Session-* headers and
 // changes it with response headers. With ORIGIN_SECRET set it trusts those headers only
 // after verifying X-Session-Assertion (a standard HS256 JWT) with `jose`.
-//   ORIGIN_SECRET=... node examples/origin-node/server.mjs [port]   (default 8788, loopback)
+//   ORIGIN_SECRET=... ORIGIN_AUDIENCE=host:port node examples/origin-node/server.mjs [port]
+// (default port 8788, loopback). ORIGIN_AUDIENCE is this origin's host as the gateway
+// reaches it (the host of its ORIGIN_URL): a fixed value, never the request's own Host.
 import { createServer } from "node:http";
 import { createHash } from "node:crypto";
 import { jwtVerify } from "jose";
@@ -9,6 +11,7 @@ import { jwtVerify } from "jose";
 const port = Number(process.argv[2] ?? process.env.PORT ?? 8788);
 const secret = process.env.ORIGIN_SECRET ? new TextEncoder().encode(process.env.ORIGIN_SECRET) : null;
 const issuer = process.env.SESSIONGATE_ISSUER ?? "sessiongate";
+const audience = process.env.ORIGIN_AUDIENCE ?? `127.0.0.1:${port}`;
 
 /** The session sessiongate vouches for, or null when the assertion does not check out. */
 async function session(req) {
@@ -20,7 +23,7 @@ async function session(req) {
       const { payload } = await jwtVerify(token, secret, {
         algorithms: ["HS256"],
         issuer,
-        audience: req.headers.host,
+        audience,
         requiredClaims: ["exp", "iat"],
       });
       const digest = createHash("sha256").update(data).digest("base64url");

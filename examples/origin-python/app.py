@@ -3,7 +3,10 @@
 Trusts the X-Session-* headers only after verifying X-Session-Assertion, a standard
 HS256 JWT signed with ORIGIN_SECRET:
 
-    ORIGIN_SECRET=... python3 examples/origin-python/app.py [port]   (default 8789, loopback)
+    ORIGIN_SECRET=... ORIGIN_AUDIENCE=host:port python3 examples/origin-python/app.py [port]
+
+(default port 8789, loopback). ORIGIN_AUDIENCE is this origin's host as the gateway
+reaches it (the host of its ORIGIN_URL): a fixed value, never the request's own Host.
 """
 
 import base64
@@ -18,6 +21,8 @@ import jwt
 
 SECRET = os.environ.get("ORIGIN_SECRET", "")
 ISSUER = os.environ.get("SESSIONGATE_ISSUER", "sessiongate")
+PORT = int(sys.argv[1]) if len(sys.argv) > 1 else 8789
+AUDIENCE = os.environ.get("ORIGIN_AUDIENCE", f"127.0.0.1:{PORT}")
 
 
 def b64url_json(value):
@@ -25,8 +30,8 @@ def b64url_json(value):
 
 
 def request_path(environ):
-    query = environ.get("QUERY_STRING", "")
-    return environ.get("PATH_INFO", "/") + ("?" + query if query else "")
+    """The path and query exactly as sent (PATH_INFO is percent-decoded)."""
+    return environ["RAW_URI"]
 
 
 def session(environ):
@@ -41,7 +46,7 @@ def session(environ):
             SECRET,
             algorithms=["HS256"],
             issuer=ISSUER,
-            audience=environ.get("HTTP_HOST"),
+            audience=AUDIENCE,
             options={"require": ["exp", "iat", "iss", "aud"]},
         )
     except jwt.PyJWTError:
@@ -91,13 +96,17 @@ def app(environ, start_response):
     return [json.dumps(s).encode()]
 
 
-class QuietHandler(WSGIRequestHandler):
+class Handler(WSGIRequestHandler):
+    def get_environ(self):
+        env = super().get_environ()
+        env["RAW_URI"] = self.path  # the request target as sent, for the path claim
+        return env
+
     def log_message(self, *args):
         pass
 
 
 if __name__ == "__main__":
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 8789
-    with make_server("127.0.0.1", port, app, handler_class=QuietHandler) as server:
-        print(f"python origin on http://127.0.0.1:{port}", flush=True)
+    with make_server("127.0.0.1", PORT, app, handler_class=Handler) as server:
+        print(f"python origin on http://127.0.0.1:{PORT}", flush=True)
         server.serve_forever()

@@ -5,8 +5,9 @@ use super::d1::D1Store;
 use super::{log, signals, ASSETS, SESSION_SIGNALS};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::cookie::{header as cookie_header, reference, set_cookie};
-use crate::manager::SessionManager;
+use crate::manager::{SaveError, SessionManager};
 use crate::protocol::same_origin;
+use crate::store::fallback::Pending;
 use crate::time::Timestamp;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
@@ -70,26 +71,31 @@ async fn logout(
     let name = &cfg.cookie.name;
     let found = cookie_header::values(&cookies, name)
         .find_map(|v| reference::decode(&cfg.keys, name, v).ok());
+    let pending = cfg.cookie.pending();
+    // D1 refused the delete: the logout waits in the pending cookie, like any write
+    // during an outage, and is written back when D1 answers.
+    let mut pending_cookie = set_cookie::clear(&pending);
     if let (false, Some(found)) = (cookie_mode, found) {
-        if let Err(e) = manager.delete(&found.id).await {
+        if let Err(SaveError::Store(e)) = manager.delete(&found.id).await {
             log::error(
                 "logout_delete_failed",
-                json!({ "session_id": found.id.to_string(), "error": format!("{e:?}") }),
+                json!({ "session_id": found.id.to_string(), "error": e.to_string() }),
             );
+            let op = Pending::Delete(found.id).encode(&cfg.keys, &pending.name, now);
+            pending_cookie = set_cookie::set(&pending, &op, cfg.expiry.idle_secs);
         }
     }
     signals::dispatch(ctx, env, cfg, h.get("cf-ray")?, now, manager.take_signals());
     let resp = respond(204, "text/plain; charset=utf-8", "")?;
     resp.headers()
         .append("set-cookie", &set_cookie::clear(&cfg.cookie))?;
-    resp.headers()
-        .append("set-cookie", &set_cookie::clear(&cfg.cookie.pending()))?;
+    resp.headers().append("set-cookie", &pending_cookie)?;
     Ok(resp)
 }
 
 /// `GET /__session/health`: configuration, store and queue status; 200 when the
-/// configuration and the store are fine (signals are optional), else 503. Errors name the setting, never a
-/// secret's value.
+/// configuration and the store are fine (signals are optional), else 503. Errors name
+/// the setting, never a secret's value.
 async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Result<Response> {
     let config = match cfg {
         Ok(_) => json!("ok"),
