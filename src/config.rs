@@ -72,6 +72,8 @@ pub struct Config {
     pub expiry: ExpiryPolicy,
     /// Session cookie name and attributes.
     pub cookie: CookieConfig,
+    /// The pending cookie of the outage fallback (the session cookie's name + `-pending`).
+    pub pending_cookie: CookieConfig,
     /// The store in use.
     pub store: StoreKind,
     /// Cookie signing keys (SESSION_SECRET + SESSION_SECRET_FALLBACKS).
@@ -182,6 +184,7 @@ impl Config {
 
         Ok(Self {
             expiry,
+            pending_cookie: cookie.pending(),
             cookie,
             store,
             keys: Keyring::new(current, fallbacks),

@@ -33,6 +33,18 @@ pub enum FullCookieError {
     BadPayload,
 }
 
+impl FullCookieError {
+    /// The short reason signals carry (`malformed`, `bad_signature`, `bad_payload`).
+    #[must_use]
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+            Self::BadPayload => "bad_payload",
+        }
+    }
+}
+
 impl fmt::Display for FullCookieError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

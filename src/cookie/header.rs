@@ -12,13 +12,14 @@ pub fn values<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h st
     pairs(header).filter_map(move |(n, v)| (n == name).then_some(v))
 }
 
-/// The header without any `name` pair, or `None` when nothing else is left. The other
-/// cookies are copied byte for byte (quotes, escapes and nameless values untouched).
+/// The header without any pair named in `names`, or `None` when nothing else is left.
+/// The other cookies are copied byte for byte (quotes, escapes and nameless values
+/// untouched).
 #[must_use]
-pub fn without(header: &str, name: &str) -> Option<String> {
+pub fn without(header: &str, names: &[&str]) -> Option<String> {
     let mut out = String::with_capacity(header.len());
     for piece in header.split(';').map(|p| p.trim_matches([' ', '\t'])) {
-        if piece.is_empty() || pair(piece).0 == name {
+        if piece.is_empty() || names.contains(&pair(piece).0) {
             continue;
         }
         if !out.is_empty() {
@@ -77,15 +78,27 @@ mod tests {
     #[test]
     fn removes_only_the_session_cookie() {
         assert_eq!(
-            without("a=1; session_id=x; b=2; session_id=y", "session_id").as_deref(),
+            without("a=1; session_id=x; b=2; session_id=y", &["session_id"]).as_deref(),
             Some("a=1; b=2")
         );
-        assert_eq!(without("session_id=x", "session_id"), None);
-        assert_eq!(without(" ; ", "session_id"), None);
+        assert_eq!(without("session_id=x", &["session_id"]), None);
+        assert_eq!(without(" ; ", &["session_id"]), None);
         // Other cookies pass through exactly as sent.
         assert_eq!(
-            without(r#"messages="a\054b"; session_id=x; flag; e="#, "session_id").as_deref(),
+            without(
+                r#"messages="a\054b"; session_id=x; flag; e="#,
+                &["session_id"]
+            )
+            .as_deref(),
             Some(r#"messages="a\054b"; flag; e="#)
+        );
+    }
+
+    #[test]
+    fn removes_several_names_in_one_pass() {
+        assert_eq!(
+            without("sid=1; a=2; sid-pending=3; b=4", &["sid", "sid-pending"]).as_deref(),
+            Some("a=2; b=4")
         );
     }
 
@@ -99,7 +112,7 @@ mod tests {
         assert!(h.len() > 128_000);
         assert_eq!(values(&h, "session_id").collect::<Vec<_>>(), ["last"]);
         assert_eq!(
-            without(&h, "session_id").map(|s| s.len()),
+            without(&h, &["session_id"]).map(|s| s.len()),
             Some(h.len() - "; session_id=last".len())
         );
     }

@@ -108,6 +108,17 @@ pub enum RefCookieError {
     BadSignature,
 }
 
+impl RefCookieError {
+    /// The short reason signals carry (`malformed`, `bad_signature`).
+    #[must_use]
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+        }
+    }
+}
+
 impl fmt::Display for RefCookieError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

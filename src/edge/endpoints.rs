@@ -71,10 +71,10 @@ async fn logout(
     let name = &cfg.cookie.name;
     let found = cookie_header::values(&cookies, name)
         .find_map(|v| reference::decode(&cfg.keys, name, v).ok());
-    let pending = cfg.cookie.pending();
+    let pending = &cfg.pending_cookie;
     // D1 refused the delete: the logout waits in the pending cookie, like any write
     // during an outage, and is written back when D1 answers.
-    let mut pending_cookie = set_cookie::clear(&pending);
+    let mut pending_cookie = set_cookie::clear(pending);
     if let (false, Some(found)) = (cookie_mode, found) {
         if let Err(SaveError::Store(e)) = manager.delete(&found.id).await {
             log::error(
@@ -82,7 +82,7 @@ async fn logout(
                 json!({ "session_id": found.id.to_string(), "error": e.to_string() }),
             );
             let op = Pending::Delete(found.id).encode(&cfg.keys, &pending.name, now);
-            pending_cookie = set_cookie::set(&pending, &op, cfg.expiry.idle_secs);
+            pending_cookie = set_cookie::set(pending, &op, cfg.expiry.idle_secs);
         }
     }
     signals::dispatch(ctx, env, cfg, h.get("cf-ray")?, now, manager.take_signals());

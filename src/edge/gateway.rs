@@ -42,18 +42,16 @@ pub async fn handle(
     let headers = Headers::new_with_headers(&req.headers())?;
     strip_owned(&headers, &cfg.headers)?;
     let name = cfg.cookie.name.as_str();
-    let values = take_session_cookies(&headers, name)?;
+    let pending_name = cfg.pending_cookie.name.as_str();
+    // One read and at most one rewrite of the Cookie header for both cookies.
+    let [values, pending_values] = take_session_cookies(&headers, [name, pending_name])?;
     let cookie_seen = !values.is_empty();
     let d1 = D1Store::from_env(env);
     if cfg.store == StoreKind::Cookie || d1.db().is_err() {
         let (found, rejected) = first_valid(
             &values,
             |v| full::decode(&cfg.keys, name, v),
-            |e| match e {
-                FullCookieError::Malformed => "malformed",
-                FullCookieError::BadSignature => "bad_signature",
-                FullCookieError::BadPayload => "bad_payload",
-            },
+            FullCookieError::reason,
         );
         let (record, key) = found.map_or((None, None), |(r, k)| (Some(r), Some(k)));
         let id = record.as_ref().map(|r| r.id);
@@ -69,21 +67,16 @@ pub async fn handle(
         return proxy(req, env, ctx, cfg, now, headers, manager, resolved).await;
     }
 
-    let pending_name = cfg.cookie.pending().name;
-    let pending_values = take_session_cookies(&headers, &pending_name)?;
     let (found, rejected) = first_valid(
         &values,
         |v| reference::decode(&cfg.keys, name, v),
-        |e| match e {
-            RefCookieError::Malformed => "malformed",
-            RefCookieError::BadSignature => "bad_signature",
-        },
+        RefCookieError::reason,
     );
     let manager = SessionManager::new(d1, cfg.expiry);
     let mut resolved = start(&manager, cfg, rejected, cookie_seen);
     let mut pending = pending_values
         .iter()
-        .find_map(|v| Pending::decode(&cfg.keys, &pending_name, v).ok());
+        .find_map(|v| Pending::decode(&cfg.keys, pending_name, v).ok());
     if pending.is_none() && !pending_values.is_empty() {
         resolved.pending = Some(None); // unusable: drop it
     }
@@ -173,7 +166,7 @@ pub async fn handle(
     }
     let (op, since) = pending.map_or((None, now), |(op, since, _)| (Some(op), since));
     let id = current.as_ref().map(|r| r.id);
-    let store = FallbackStore::new(&cfg.keys, &pending_name, current, op, since);
+    let store = FallbackStore::new(&cfg.keys, pending_name, current, op, since);
     let fallback = SessionManager::new(store, cfg.expiry);
     for signal in manager.take_signals() {
         fallback.signal(signal);
@@ -238,22 +231,27 @@ fn first_valid<T, E>(
     (None, rejected)
 }
 
-/// Removes the session cookie from the `Cookie` header the origin receives; returns its
-/// values in header order.
-fn take_session_cookies(headers: &Headers, name: &str) -> Result<Vec<String>> {
+/// Removes the cookies called `names` from the `Cookie` header the origin receives;
+/// returns each one's values in header order.
+fn take_session_cookies<const N: usize>(
+    headers: &Headers,
+    names: [&str; N],
+) -> Result<[Vec<String>; N]> {
     let Some(cookies) = headers.get("cookie")? else {
-        return Ok(Vec::new());
+        return Ok(std::array::from_fn(|_| Vec::new()));
     };
-    let values: Vec<String> = cookie_header::values(&cookies, name)
-        .map(str::to_owned)
-        .collect();
-    if !values.is_empty() {
-        match cookie_header::without(&cookies, name) {
+    let found: [Vec<String>; N] = std::array::from_fn(|i| {
+        cookie_header::values(&cookies, names[i])
+            .map(str::to_owned)
+            .collect()
+    });
+    if found.iter().any(|v| !v.is_empty()) {
+        match cookie_header::without(&cookies, &names) {
             Some(rest) => headers.set("cookie", &rest)?,
             None => headers.delete("cookie")?,
         }
     }
-    Ok(values)
+    Ok(found)
 }
 
 /// The request path over one store, once the session is resolved. Only the session
@@ -328,12 +326,12 @@ async fn proxy<S: CookieMode>(
         }
         CookieChange::Clear => set_cookies.push(set_cookie::clear(&cfg.cookie)),
     }
-    let pending_cfg = cfg.cookie.pending();
+    let pending_cfg = &cfg.pending_cookie;
     match manager.store().pending_cookie(&resolved) {
         Some(Some(value)) => {
-            set_cookies.push(set_cookie::set(&pending_cfg, &value, cfg.expiry.idle_secs))
+            set_cookies.push(set_cookie::set(pending_cfg, &value, cfg.expiry.idle_secs))
         }
-        Some(None) => set_cookies.push(set_cookie::clear(&pending_cfg)),
+        Some(None) => set_cookies.push(set_cookie::clear(pending_cfg)),
         None => {}
     }
     finish(resp, &cfg.headers, &set_cookies)
@@ -362,7 +360,7 @@ async fn forward(
     if let Some(body) = req.body() {
         init.set_body(&body);
     }
-    let forwarded = Request::new_with_str_and_init(&target, &init)?;
+    let forwarded = Request::new_with_str_and_init(target, &init)?;
     let global: worker::web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     match JsFuture::from(global.fetch_with_request(&forwarded)).await {
         Ok(r) => Ok(Some(r.dyn_into()?)),
@@ -497,10 +495,9 @@ async fn save_pending<S: CookieMode>(
     r: &mut Resolved,
     now: Timestamp,
 ) -> Option<CookieChange> {
-    let pending_name = cfg.cookie.pending().name;
     let store = FallbackStore::new(
         &cfg.keys,
-        &pending_name,
+        &cfg.pending_cookie.name,
         r.session.record().cloned(),
         None,
         now,
