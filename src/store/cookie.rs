@@ -125,7 +125,7 @@ impl Store for CookieStore<'_> {
 mod tests {
     use super::*;
     use crate::cookie::key::Key;
-    use crate::store::conformance::{self, Caps};
+    use crate::store::conformance::{self, conformance_tests, Caps};
     use std::sync::OnceLock;
 
     fn keys() -> &'static Keyring {
@@ -133,17 +133,14 @@ mod tests {
         KEYS.get_or_init(|| Keyring::new(Key::derive(&[7; 32], "cookie").unwrap(), vec![]))
     }
 
-    #[test]
-    fn conformance() {
-        conformance::run(
-            || CookieStore::new(keys(), "session_id", None),
-            Caps::ONE_SESSION_IN_A_COOKIE,
-        );
-    }
+    conformance_tests!(
+        || CookieStore::new(keys(), "session_id", None),
+        Caps::ONE_SESSION_IN_A_COOKIE
+    );
 
     #[test]
     fn writes_produce_the_cookie_and_round_trip() {
-        use crate::store::block_on;
+        use pollster::block_on;
         let store = CookieStore::new(keys(), "session_id", None);
         assert_eq!(store.outgoing(), None);
         let r = conformance::record(Some("ann"), serde_json::json!({"k": 1}));

@@ -382,9 +382,9 @@ pub fn snapshot_record(
 mod tests {
     use super::*;
     use crate::cookie::key::Key;
-    use crate::store::block_on;
-    use crate::store::conformance::{self, Caps};
+    use crate::store::conformance::{self, conformance_tests, Caps};
     use crate::store::memory::MemoryStore;
+    use pollster::block_on;
     use serde_json::json;
     use std::sync::OnceLock;
 
@@ -395,13 +395,10 @@ mod tests {
 
     const T: Timestamp = Timestamp::from_unix(1_800_000_000);
 
-    #[test]
-    fn conformance() {
-        conformance::run(
-            || FallbackStore::new(keys(), "p", None, None, T),
-            Caps::ONE_SESSION_IN_A_COOKIE,
-        );
-    }
+    conformance_tests!(
+        || FallbackStore::new(keys(), "p", None, None, T),
+        Caps::ONE_SESSION_IN_A_COOKIE
+    );
 
     fn changes(v: serde_json::Value) -> Changes {
         let mut c = Changes::default();

@@ -67,9 +67,8 @@ impl Store for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn conformance() {
-        use super::super::conformance::{run, Caps};
-        run(super::MemoryStore::new, Caps::DATABASE);
-    }
+    use super::MemoryStore;
+    use crate::store::conformance::{conformance_tests, Caps};
+
+    conformance_tests!(MemoryStore::new, Caps::DATABASE);
 }

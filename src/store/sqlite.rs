@@ -96,7 +96,9 @@ impl Store for SqliteStore {
     }
 }
 
-#[test]
-fn conformance() {
-    super::conformance::run(SqliteStore::new, super::conformance::Caps::DATABASE);
+mod tests {
+    use super::SqliteStore;
+    use crate::store::conformance::{conformance_tests, Caps};
+
+    conformance_tests!(SqliteStore::new, Caps::DATABASE);
 }
