@@ -27,7 +27,7 @@
 //!     let _ = signal.name(); // "session_created", "session_data_saved"
 //! }
 //! # Ok(()) }
-//! # sessiongate::store::block_on(handler()).unwrap();
+//! # pollster::block_on(handler()).unwrap();
 //! ```
 
 use crate::expiry::ExpiryPolicy;
@@ -442,8 +442,8 @@ fn failure_reason(e: &StoreError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::block_on;
     use crate::store::memory::MemoryStore;
+    use pollster::block_on;
     use serde_json::{json, Value};
 
     const POLICY: ExpiryPolicy = ExpiryPolicy {

@@ -12,18 +12,6 @@ pub mod sql;
 #[cfg(test)]
 pub(crate) mod conformance;
 
-/// Drives a future that never waits on I/O (the native stores) to completion: for tests
-/// and doc examples.
-#[doc(hidden)]
-pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
-}
 #[cfg(test)]
 mod sqlite;
 
