@@ -166,16 +166,6 @@ mod tests {
         }
     }
 
-    /// A deterministic xorshift stream: property tests without a dependency.
-    fn rng(mut s: u64) -> impl FnMut() -> u64 {
-        move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        }
-    }
-
     #[test]
     fn round_trip_plain_and_deflated() {
         let keys = ring(NEW, &[]);
@@ -241,18 +231,17 @@ mod tests {
         let keys = ring(NEW, &[]);
         for data in [json!({"n": 1}), json!({"cart": vec!["x"; 200]})] {
             let v = encode(&keys, "sid", &record(data));
-            let mut next = rng(0x5eed);
             for i in 0..v.len() {
-                for _ in 0..4 {
+                // Random deltas: `properties::single_byte_mutations_never_verify`.
+                for delta in [1u8, 7, 64, 255] {
                     let mut bytes = v.clone().into_bytes();
-                    let delta = (next() % 255 + 1) as u8;
                     bytes[i] = bytes[i].wrapping_add(delta);
                     let Ok(mutated) = String::from_utf8(bytes) else {
                         continue;
                     };
                     assert!(
                         decode(&keys, "sid", &mutated).is_err(),
-                        "mutation at {i} accepted"
+                        "mutation at {i} +{delta} accepted"
                     );
                 }
             }
@@ -260,27 +249,12 @@ mod tests {
     }
 
     #[test]
-    fn truncations_and_random_bytes_never_panic_and_never_verify() {
+    fn every_truncation_is_rejected_and_a_huge_value_is_malformed() {
+        // Random values, truncations and mutations: the `properties` module below.
         let keys = ring(NEW, &[]);
         let v = encode(&keys, "sid", &record(json!({"cart": vec!["x"; 50]})));
         for cut in 0..v.len() {
             assert!(decode(&keys, "sid", &v[..cut]).is_err());
-        }
-        let mut next = rng(42);
-        let alphabet = b"s1z.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        for round in 0..20_000 {
-            let len = (next() % 200) as usize;
-            let s: String = (0..len)
-                .map(|_| {
-                    let r = next();
-                    if round % 2 == 0 {
-                        char::from(alphabet[(r % alphabet.len() as u64) as usize])
-                    } else {
-                        char::from_u32((r % 0x800) as u32).unwrap_or('?')
-                    }
-                })
-                .collect();
-            assert!(decode(&keys, "sid", &s).is_err());
         }
         assert_eq!(
             decode(&keys, "sid", &"a".repeat(100_000)),
@@ -295,5 +269,164 @@ mod tests {
         let bomb = miniz_oxide::deflate::compress_to_vec(&vec![b' '; MAX_JSON_LEN + 1], 9);
         let v = sealed::seal(&keys, VERSION, "sid", DEFLATED, &bomb);
         assert_eq!(decode(&keys, "sid", &v), Err(FullCookieError::BadPayload));
+    }
+
+    /// Property tests (proptest). A failure prints the minimal input and its seed
+    /// (`cc …`), and appends the seed to `proptest-regressions/cookie/full.txt`, which
+    /// later runs replay first: commit that file with the fix.
+    mod properties {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+        use serde_json::Value;
+        use std::sync::OnceLock;
+
+        fn keys() -> &'static Keyring {
+            static KEYS: OnceLock<Keyring> = OnceLock::new();
+            KEYS.get_or_init(|| ring(NEW, &[]))
+        }
+
+        /// What a session holds: scalars, text (some repetitive, so it is deflated),
+        /// nesting.
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                text(any::<char>(), 0..24).prop_map(Value::from),
+                (0..200_usize).prop_map(|n| Value::from("ab".repeat(n))),
+            ];
+            leaf.prop_recursive(2, 16, 4, |inner| {
+                prop_oneof![
+                    vec(inner.clone(), 0..4).prop_map(Value::from),
+                    btree_map(text(base64url(), 1..6), inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn any_record() -> impl Strategy<Value = Record> {
+            (
+                any::<u128>(),
+                proptest::option::of(text(any::<char>(), 0..32)),
+                btree_map(text(any::<char>(), 1..12), value(), 0..6),
+                0..4_000_000_000_i64,
+                1..100_000_i64,
+                proptest::option::of(1..1_000_000_i64),
+                1..1_000_i64,
+            )
+                .prop_map(|(id, user, data, created, idle, absolute, version)| {
+                    let t = Timestamp::from_unix(created);
+                    Record {
+                        id: uuid::Uuid::from_u128(id).to_string().parse().unwrap(),
+                        user_id: user,
+                        data: data.into_iter().collect(),
+                        created_at: t,
+                        expires_at: t.plus(idle),
+                        absolute_expires_at: absolute.map(|a| t.plus(a)),
+                        updated_at: t,
+                        version,
+                    }
+                })
+        }
+
+        /// Strings of `len` characters from `chars` (much cheaper than a regex).
+        fn text(
+            chars: impl Strategy<Value = char>,
+            len: std::ops::Range<usize>,
+        ) -> impl Strategy<Value = String> {
+            vec(chars, len).prop_map(String::from_iter)
+        }
+
+        /// The characters of a cookie value: base64url and the `.` separator (last).
+        const COOKIE_CHARS: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+        fn base64url() -> impl Strategy<Value = char> {
+            select(&COOKIE_CHARS[..COOKIE_CHARS.len() - 1]).prop_map(char::from)
+        }
+
+        fn base64url_or_dot() -> impl Strategy<Value = char> {
+            select(COOKIE_CHARS).prop_map(char::from)
+        }
+
+        /// The cookie holding `r`, checked to round-trip. `encode` deflates nearly every
+        /// session these strategies make, so with `plain` a deflated one is sealed again
+        /// as plain JSON, the form `encode` picks when deflate does not help.
+        fn valid_cookie(r: &Record, plain: bool) -> Result<String, TestCaseError> {
+            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            use base64::Engine as _;
+            let mut v = encode(keys(), "sid", r);
+            if let Some(rest) = v.strip_prefix("s1z.").filter(|_| plain) {
+                let (body, _mac) = rest.split_once('.').unwrap();
+                let body = URL_SAFE_NO_PAD.decode(body).unwrap();
+                let json = miniz_oxide::inflate::decompress_to_vec(&body).unwrap();
+                v = sealed::seal(keys(), VERSION, "sid", PLAIN, &json);
+            }
+            prop_assert_eq!(decode(keys(), "sid", &v), Ok((r.clone(), KeyUse::Current)));
+            Ok(v)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+            #[test]
+            fn random_text_never_verifies(s in text(any::<char>(), 0..300)) {
+                prop_assert!(decode(keys(), "sid", &s).is_err());
+            }
+
+            #[test]
+            fn random_base64url_and_dots_never_verify(s in text(base64url_or_dot(), 0..300)) {
+                prop_assert!(decode(keys(), "sid", &s).is_err());
+            }
+
+            /// Shaped like a cookie, so the MAC is checked.
+            #[test]
+            fn random_cookie_shaped_values_never_verify(
+                deflated in any::<bool>(),
+                body in text(base64url(), 0..200),
+                mac in text(base64url(), 43..44),
+            ) {
+                let tag = if deflated { DEFLATED } else { PLAIN };
+                let value = [tag, &body, &mac].join(".");
+                prop_assert!(decode(keys(), "sid", &value).is_err());
+            }
+
+            #[test]
+            fn random_bytes_never_verify(bytes in vec(any::<u8>(), 0..300)) {
+                prop_assert!(decode(keys(), "sid", &String::from_utf8_lossy(&bytes)).is_err());
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+            #[test]
+            fn truncations_of_a_valid_cookie_never_verify(
+                r in any_record(),
+                plain in any::<bool>(),
+                cut in any::<Index>(),
+            ) {
+                let v = valid_cookie(&r, plain)?;
+                let cut = cut.index(v.len());
+                prop_assert!(decode(keys(), "sid", &v[..cut]).is_err());
+            }
+
+            #[test]
+            fn single_byte_mutations_never_verify(
+                r in any_record(),
+                plain in any::<bool>(),
+                at in any::<Index>(),
+                delta in 1..=255_u8,
+            ) {
+                let mut bytes = valid_cookie(&r, plain)?.into_bytes();
+                let at = at.index(bytes.len());
+                bytes[at] = bytes[at].wrapping_add(delta);
+                // A byte that is no longer UTF-8 becomes U+FFFD: still a mutation.
+                let mutated = String::from_utf8_lossy(&bytes);
+                prop_assert!(decode(keys(), "sid", &mutated).is_err(), "byte {} +{}", at, delta);
+            }
+        }
     }
 }
