@@ -116,4 +116,58 @@ mod tests {
             Some(h.len() - "; session_id=last".len())
         );
     }
+
+    /// Property tests (proptest); a failure's seed is kept as in `cookie::full`'s.
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, subsequence};
+
+        /// Names that collide, and the removed ones among them.
+        const NAMES: [&str; 5] = ["sid", "sid-pending", "a", "", "\"sid\""];
+
+        /// One piece between `;`s, with blanks, quotes and stray `=` around the name.
+        fn piece() -> impl Strategy<Value = String> {
+            let blank = || select(&["", " ", "\t", " \t "][..]);
+            let value = select(&["", "=", "=x", "= \"x\" ", "=\"\"", "==", "=a=b", "=\"sid\""][..]);
+            (blank(), select(&NAMES[..]), blank(), value, blank())
+                .prop_map(|(a, n, b, v, c)| [a, n, b, v, c].concat())
+        }
+
+        fn header() -> impl Strategy<Value = String> {
+            prop_oneof![
+                vec(any::<char>(), 0..200).prop_map(String::from_iter),
+                vec(piece(), 0..8).prop_map(|p| p.join(";")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+            #[test]
+            fn parsing_never_panics(h in header(), name in select(&NAMES[..])) {
+                for v in values(&h, name) {
+                    prop_assert!(!v.contains(';'), "{:?}", v);
+                }
+            }
+
+            #[test]
+            fn without_never_yields_a_removed_name_and_keeps_the_rest(
+                h in header(),
+                removed in subsequence(NAMES.to_vec(), 0..=NAMES.len()),
+            ) {
+                let kept: Vec<_> = pairs(&h).filter(|(n, _)| !removed.contains(n)).collect();
+                match without(&h, &removed) {
+                    None => prop_assert!(kept.is_empty()),
+                    Some(out) => {
+                        for name in &removed {
+                            prop_assert_eq!(values(&out, name).count(), 0, "{}", name);
+                        }
+                        prop_assert_eq!(pairs(&out).collect::<Vec<_>>(), kept);
+                    }
+                }
+            }
+        }
+    }
 }

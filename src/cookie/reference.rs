@@ -345,4 +345,114 @@ mod tests {
             Err(RefCookieError::BadSignature)
         );
     }
+
+    /// Property tests (proptest); a failure's seed is kept as in `cookie::full`'s.
+    mod properties {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+        use std::sync::OnceLock;
+
+        fn keys() -> &'static Keyring {
+            static KEYS: OnceLock<Keyring> = OnceLock::new();
+            KEYS.get_or_init(|| ring(NEW, &[]))
+        }
+
+        /// Strings of `len` characters from `chars` (much cheaper than a regex).
+        fn text(
+            chars: impl Strategy<Value = char>,
+            len: std::ops::Range<usize>,
+        ) -> impl Strategy<Value = String> {
+            vec(chars, len).prop_map(String::from_iter)
+        }
+
+        /// base64url and the `.` separator (last).
+        const VALUE_CHARS: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+        fn base64url(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
+            text(
+                select(&VALUE_CHARS[..VALUE_CHARS.len() - 1]).prop_map(char::from),
+                len,
+            )
+        }
+
+        fn any_id() -> impl Strategy<Value = SessionId> {
+            any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string().parse().unwrap())
+        }
+
+        fn any_snapshot() -> impl Strategy<Value = Snapshot> {
+            (
+                proptest::option::of(text(any::<char>(), 0..64)),
+                any::<i64>(),
+                proptest::option::of(any::<i64>()),
+            )
+                .prop_map(|(user_id, t, a)| Snapshot {
+                    user_id,
+                    issued_at: Timestamp::from_unix(t),
+                    absolute_expires_at: a.map(Timestamp::from_unix),
+                })
+        }
+
+        /// The value naming `id` with `snapshot`, checked to round-trip.
+        fn valid_value(id: &SessionId, snapshot: &Snapshot) -> Result<String, TestCaseError> {
+            let v = encode(keys(), "session_id", id, snapshot);
+            prop_assert_eq!(
+                decode(keys(), "session_id", &v).map(|r| (r.id, r.snapshot)),
+                Ok((*id, snapshot.clone()))
+            );
+            Ok(v)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+            #[test]
+            fn arbitrary_strings_never_verify(
+                s in prop_oneof![
+                    text(any::<char>(), 0..300),
+                    text(select(VALUE_CHARS).prop_map(char::from), 0..200),
+                    // Shaped like a value (a 43-character MAC), so the MAC is checked.
+                    (any_id(), base64url(0..120), base64url(43..44))
+                        .prop_map(|(id, snap, mac)| format!("{id}.{snap}.{mac}")),
+                ]
+            ) {
+                prop_assert!(decode(keys(), "session_id", &s).is_err());
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+            #[test]
+            fn truncations_of_a_valid_value_never_verify(
+                id in any_id(),
+                snapshot in any_snapshot(),
+                cut in any::<Index>(),
+            ) {
+                let v = valid_value(&id, &snapshot)?;
+                let cut = cut.index(v.len());
+                prop_assert!(decode(keys(), "session_id", &v[..cut]).is_err());
+            }
+
+            #[test]
+            fn single_byte_mutations_of_a_valid_value_never_verify(
+                id in any_id(),
+                snapshot in any_snapshot(),
+                at in any::<Index>(),
+                delta in 1..=255_u8,
+            ) {
+                let mut bytes = valid_value(&id, &snapshot)?.into_bytes();
+                let at = at.index(bytes.len());
+                bytes[at] = bytes[at].wrapping_add(delta);
+                // A byte that is no longer UTF-8 becomes U+FFFD: still a mutation.
+                let mutated = String::from_utf8_lossy(&bytes);
+                prop_assert!(
+                    decode(keys(), "session_id", &mutated).is_err(),
+                    "byte {} +{}", at, delta
+                );
+            }
+        }
+    }
 }
