@@ -7,9 +7,10 @@ use sessiongate::changes::Changes;
 use sessiongate::config::Config;
 use sessiongate::cookie::full;
 use sessiongate::cookie::key::KeyUse;
+use sessiongate::cookie::pending;
 use sessiongate::cookie::reference::{self, Snapshot};
 use sessiongate::session::{Data, Record, SessionId};
-use sessiongate::store::fallback::Pending;
+use sessiongate::store::deferred::Deferred;
 use sessiongate::store::Update;
 use sessiongate::time::Timestamp;
 
@@ -138,7 +139,7 @@ fn full_session_cookies_verify_and_are_minted_the_same() {
 fn pending_cookies_verify_and_are_minted_the_same() {
     let cfg = config();
     let name = &cfg.pending_cookie.name;
-    let insert = Pending::Insert(Record {
+    let insert = Deferred::Insert(Record {
         id: id2(),
         user_id: Some("bob".into()),
         data: data(json!({"a": 1})),
@@ -152,7 +153,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
     changes.clear();
     changes.set("cart", Some(json!([3])));
     changes.set("old", None);
-    let update = Pending::Update(Update {
+    let update = Deferred::Update(Update {
         id: id(),
         new_id: Some(id2()),
         user_id: Some(Some("carol".into())),
@@ -164,10 +165,10 @@ fn pending_cookies_verify_and_are_minted_the_same() {
     for (value, op) in [
         (PENDING_INSERT, insert),
         (PENDING_UPDATE, update),
-        (PENDING_DELETE, Pending::Delete(id())),
+        (PENDING_DELETE, Deferred::Delete(id())),
     ] {
-        let (got, since, key) = Pending::decode(&cfg.keys, name, value).expect("old pending");
-        assert_eq!((&got, since, key), (&op, T, KeyUse::Current));
-        assert_eq!(op.encode(&cfg.keys, name, T), value);
+        let got = pending::decode(&cfg.keys, name, value).expect("old pending cookie");
+        assert_eq!((&got.op, got.since, got.key), (&op, T, KeyUse::Current));
+        assert_eq!(pending::encode(&cfg.keys, name, &op, T), value);
     }
 }
