@@ -14,6 +14,16 @@ if [[ ! -d "$(rustc --print sysroot 2>/dev/null)/lib/rustlib/wasm32-unknown-unkn
   rustup target add wasm32-unknown-unknown
 fi
 
+# The gates in test.sh: rustfmt and clippy (rustup's components; a distro Rust ships them
+# as packages).
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null \
+      || die "cargo $tool missing and rustup not found: install rustfmt and clippy for your Rust, then rerun"
+    rustup component add "$([[ $tool == fmt ]] && echo rustfmt || echo clippy)"
+  fi
+done
+
 if [[ "$(worker-build --version 2>/dev/null)" != *"$WORKER_BUILD_VERSION"* ]]; then
   echo "setup: installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
   cargo install worker-build --version "$WORKER_BUILD_VERSION"

@@ -2,6 +2,7 @@
 //! a fixed secret: they must still verify, decode to the same session, and the current
 //! code must mint exactly the same bytes (the wire formats did not change).
 
+#![allow(clippy::expect_used)] // a test crate: helpers outside #[test] may expect
 use serde_json::{json, Value};
 use sessiongate::changes::Changes;
 use sessiongate::config::Config;
