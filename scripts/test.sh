@@ -6,11 +6,15 @@ source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/setup.sh
 
-echo "== cargo test (native core)"
-cargo test --quiet
+echo "== gates: rustfmt, clippy with warnings denied (native, and wasm32: the edge)"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
+# The library face: a workers-rs app using sessiongate (examples/workers_app.rs).
+cargo clippy --quiet --target wasm32-unknown-unknown --no-default-features --example workers_app -- -D warnings
 
-echo "== library face: a workers-rs app using sessiongate (examples/workers_app.rs)"
-cargo check --quiet --target wasm32-unknown-unknown --no-default-features --example workers_app
+echo "== cargo test (native core, request path included)"
+cargo test --quiet
 
 echo "== wasm build"
 bash scripts/build.sh

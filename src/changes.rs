@@ -1,4 +1,4 @@
-//! Pending changes to session data, applied by the store to whatever is stored at write
+//! Changes to session data, applied by the store to whatever is stored at write
 //! time rather than to the copy a request loaded.
 //!
 //! The unit of concurrency is the top-level key: two requests that change different keys
@@ -8,8 +8,7 @@
 //! set *replace* an object instead of merging into it). D1 runs both with SQLite's
 //! `json_patch` inside one `UPDATE`.
 
-use crate::patch;
-use crate::session::Data;
+use crate::patch::{self, Data};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -46,10 +45,18 @@ impl Changes {
         self.keys.insert(key.to_owned(), value.map(normalize));
     }
 
-    /// The pending value of `key`: `None` when untouched, `Some(None)` when removed.
+    /// This change restricted to `key` (without the clear).
     #[must_use]
-    pub fn value(&self, key: &str) -> Option<Option<&Value>> {
-        self.keys.get(key).map(Option::as_ref)
+    pub fn only(&self, key: &str) -> Self {
+        Self {
+            clear: false,
+            keys: self
+                .keys
+                .get_key_value(key)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .into_iter()
+                .collect(),
+        }
     }
 
     /// The top-level keys this change writes, sorted.

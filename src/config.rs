@@ -5,9 +5,10 @@
 use crate::cookie::key::{Key, Keyring};
 use crate::cookie::{CookieConfig, SameSite};
 use crate::expiry::ExpiryPolicy;
-use crate::protocol::HeaderNames;
+use crate::protocol::{is_token_char, HeaderNames};
 use crate::signal::SignalFilter;
 use std::fmt;
+use thiserror::Error;
 
 /// Purpose string of the cookie MAC key derived from SESSION_SECRET.
 const COOKIE_KEY_PURPOSE: &str = "cookie";
@@ -15,21 +16,14 @@ const COOKIE_KEY_PURPOSE: &str = "cookie";
 const MAX_MINUTES: i64 = 400 * 24 * 60;
 
 /// A setting that is missing or invalid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{setting}: {problem}")]
 pub struct ConfigError {
     /// The environment variable at fault.
     pub setting: &'static str,
     /// What is wrong with it (never its value when it is a secret).
     pub problem: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.setting, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -163,7 +157,10 @@ impl Config {
             fallbacks.push(key);
         }
 
-        let origin_url = get("ORIGIN_URL").map(|u| origin_url(&u)).transpose()?;
+        let origin_url = get("ORIGIN_URL")
+            .map(|u| crate::url::normalize_base(&u))
+            .transpose()
+            .map_err(|e| err("ORIGIN_URL", e.to_string()))?;
         let origin_secret = get("ORIGIN_SECRET").map(Secret);
         if let Some(s) = &origin_secret {
             if s.0.len() < 32 {
@@ -176,11 +173,11 @@ impl Config {
 
         let prefix = get("SESSION_HEADER_PREFIX").unwrap_or_else(|| "X-Session-".to_owned());
         let headers = HeaderNames::new(prefix.trim())
-            .map_err(|problem| err("SESSION_HEADER_PREFIX", problem))?;
+            .map_err(|e| err("SESSION_HEADER_PREFIX", e.to_string()))?;
 
         let signals = get("SESSION_SIGNAL_FILTER")
             .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
-            .map_err(|problem| err("SESSION_SIGNAL_FILTER", problem))?;
+            .map_err(|e| err("SESSION_SIGNAL_FILTER", e.to_string()))?;
 
         Ok(Self {
             expiry,
@@ -333,41 +330,6 @@ fn cookie_config(get: &impl Fn(&str) -> Option<String>) -> Result<CookieConfig, 
         domain,
         path,
     })
-}
-
-/// RFC 7230 `tchar`: what a cookie or header name may hold.
-pub(crate) fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-}
-
-/// The base URL as `fetch` will use it: host lower-cased, default port dropped, so the
-/// assertion's audience is the `Host` the origin receives.
-fn origin_url(raw: &str) -> Result<String, ConfigError> {
-    const NAME: &str = "ORIGIN_URL";
-    let url = raw.trim().trim_end_matches('/');
-    let (scheme, default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        ("https://", ":443", rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        ("http://", ":80", rest)
-    } else {
-        return Err(err(
-            NAME,
-            format!("`{url}` must start with http:// or https://"),
-        ));
-    };
-    if rest.is_empty()
-        || rest.contains(['?', '#', ' '])
-        || rest.chars().any(|c| c.is_ascii_control())
-    {
-        return Err(err(
-            NAME,
-            format!("`{url}` must be a base URL without query or fragment"),
-        ));
-    }
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = host.to_ascii_lowercase();
-    let host = host.strip_suffix(default_port).unwrap_or(&host);
-    Ok(format!("{scheme}{host}{path}"))
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@
 //! - [`signal`]: lifecycle signals and their envelope;
 //! - [`cookie`]: keys, the reference cookie, `Cookie` parsing and `Set-Cookie` building;
 //! - [`protocol`]: the header contract with the origin;
-//! - [`patch`]: JSON merge patch (RFC 7396);
+//! - [`patch`]: JSON merge patch (RFC 7396) and [`patch::Data`];
+//! - [`url`]: URL slicing, the forward target and the same-origin check;
 //! - [`store`]: the [`store::Store`] trait, the SQL, and native stores;
 
 #![warn(missing_docs)]
@@ -28,6 +29,7 @@ pub mod changes;
 pub mod config;
 pub mod cookie;
 pub mod expiry;
+pub mod gateway;
 pub mod manager;
 pub mod patch;
 pub mod protocol;
@@ -35,6 +37,7 @@ pub mod session;
 pub mod signal;
 pub mod store;
 pub mod time;
+pub mod url;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

@@ -32,10 +32,10 @@
 
 use crate::expiry::ExpiryPolicy;
 use crate::session::{Record, Session, SessionId};
-use crate::signal::{Exception, Signal};
+use crate::signal::{Exception, Reason, Signal, SignalLog};
 use crate::store::{Store, StoreError, Update};
 use crate::time::Timestamp;
-use std::cell::RefCell;
+use thiserror::Error;
 
 /// What happens to the session cookie after a save.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,12 +54,14 @@ pub enum CookieChange {
 }
 
 /// Why a save did not (fully) happen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SaveError {
     /// The session vanished between load and save (deleted or cycled concurrently).
+    #[error("session not found")]
     NotFound,
     /// The store failed.
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The result of [`SessionManager::save`].
@@ -67,7 +69,7 @@ pub enum SaveError {
 pub struct Saved {
     /// The cookie change to send.
     pub cookie: CookieChange,
-    /// The failure, if any; the session then keeps its pending changes.
+    /// The failure, if any; the session then keeps its unsaved changes.
     pub error: Option<SaveError>,
 }
 
@@ -90,16 +92,22 @@ impl Saved {
 pub struct SessionManager<S> {
     store: S,
     policy: ExpiryPolicy,
-    signals: RefCell<Vec<Signal>>,
+    signals: SignalLog,
 }
 
 impl<S: Store> SessionManager<S> {
-    /// A manager over `store`.
+    /// A manager over `store`, with a signal log of its own.
     pub fn new(store: S, policy: ExpiryPolicy) -> Self {
+        Self::with_log(store, policy, SignalLog::default())
+    }
+
+    /// A manager over `store` that records its signals in `signals` (shared with
+    /// whatever else works on the same request).
+    pub fn with_log(store: S, policy: ExpiryPolicy, signals: SignalLog) -> Self {
         Self {
             store,
             policy,
-            signals: RefCell::new(Vec::new()),
+            signals,
         }
     }
 
@@ -115,12 +123,12 @@ impl<S: Store> SessionManager<S> {
 
     /// Records a signal raised outside the manager (a rejected cookie, a bad command).
     pub fn signal(&self, signal: Signal) {
-        self.signals.borrow_mut().push(signal);
+        self.signals.push(signal);
     }
 
     /// Every signal recorded since the last call, in order.
     pub fn take_signals(&self) -> Vec<Signal> {
-        std::mem::take(&mut self.signals.borrow_mut())
+        self.signals.take()
     }
 
     /// The valid session stored under `id`; `Ok(None)` when it is unknown, expired or
@@ -155,22 +163,22 @@ impl<S: Store> SessionManager<S> {
                     session_id: *id,
                     expired_at,
                 });
-                self.signal(failed("not_found_or_expired"));
+                self.signal(failed(Reason::NotFoundOrExpired));
                 Ok(None)
             }
             Ok(None) => {
-                self.signal(failed("not_found_or_expired"));
+                self.signal(failed(Reason::NotFoundOrExpired));
                 Ok(None)
             }
             // An unreadable row is treated as unknown: a fresh session, signalled.
             Err(StoreError::Corrupt(_)) => {
-                self.signal(failed("corrupt"));
+                self.signal(failed(Reason::Corrupt));
                 Ok(None)
             }
             Err(e) => {
-                self.signal(failed("db_error"));
+                self.signal(failed(Reason::DbError));
                 self.signal(Signal::StoreDegraded {
-                    reason: "read_failed",
+                    reason: Reason::ReadFailed,
                     exception: exception(&e),
                 });
                 Err(e)
@@ -195,7 +203,7 @@ impl<S: Store> SessionManager<S> {
         }
     }
 
-    /// Writes what `session` has pending, in one store operation: create, update (data,
+    /// Writes what `session` has unsaved, in one store operation: create, update (data,
     /// user, id, renewed expiry) or delete. A stored session is also renewed when the
     /// policy says it is due. Never fails the caller: failures are in [`Saved::error`]
     /// and signalled.
@@ -203,7 +211,7 @@ impl<S: Store> SessionManager<S> {
         self.write(session, now, false).await
     }
 
-    /// Renews `session` now, ignoring the throttle (other pending changes are saved too).
+    /// Renews `session` now, ignoring the throttle (other unsaved changes are saved too).
     pub async fn renew(&self, session: &mut Session, now: Timestamp) -> Saved {
         self.write(session, now, true).await
     }
@@ -219,11 +227,11 @@ impl<S: Store> SessionManager<S> {
             Ok(true) => Signal::Deleted { session_id: *id },
             Ok(false) => Signal::DeletionFailed {
                 session_id: *id,
-                reason: "not_found",
+                reason: Reason::NotFound,
             },
             Err(_) => Signal::DeletionFailed {
                 session_id: *id,
-                reason: "db_error",
+                reason: Reason::DbError,
             },
         });
         match result {
@@ -234,7 +242,7 @@ impl<S: Store> SessionManager<S> {
     }
 
     async fn write(&self, session: &mut Session, now: Timestamp, force_renew: bool) -> Saved {
-        let p = session.pending();
+        let p = session.unsaved();
         let Some(current) = session.record().cloned() else {
             // Nothing to store, or a logout of a session that never existed.
             if p.delete || (!p.create && p.login.is_none() && p.changes.is_empty()) {
@@ -318,7 +326,7 @@ impl<S: Store> SessionManager<S> {
                 }
             }
             Ok(false) => {
-                self.signal(fail_signal("not_found"));
+                self.signal(fail_signal(Reason::NotFound));
                 session.saved(None);
                 Saved::failed(CookieChange::Clear, SaveError::NotFound)
             }
@@ -340,7 +348,7 @@ impl<S: Store> SessionManager<S> {
     }
 
     async fn insert_new(&self, session: &mut Session, now: Timestamp) -> Saved {
-        let p = session.pending();
+        let p = session.unsaved();
         let (expires_at, absolute_expires_at) = self.policy.new_session(now);
         let record = Record {
             id: SessionId::random(),
@@ -408,7 +416,7 @@ impl<S: Store> SessionManager<S> {
             Ok(false) => {
                 self.signal(Signal::DeletionFailed {
                     session_id: id,
-                    reason: "not_found",
+                    reason: Reason::NotFound,
                 });
                 session.saved(None);
                 Saved {
@@ -419,7 +427,7 @@ impl<S: Store> SessionManager<S> {
             Err(e) => {
                 self.signal(Signal::DeletionFailed {
                     session_id: id,
-                    reason: "db_error",
+                    reason: Reason::DbError,
                 });
                 Saved::failed(CookieChange::Clear, SaveError::Store(e))
             }
@@ -432,10 +440,10 @@ fn exception(e: &StoreError) -> Exception {
 }
 
 /// The `reason` of a failed write.
-fn failure_reason(e: &StoreError) -> &'static str {
+fn failure_reason(e: &StoreError) -> Reason {
     match e {
-        StoreError::TooLarge { .. } => "cookie_too_large",
-        _ => "db_error",
+        StoreError::TooLarge { .. } => Reason::CookieTooLarge,
+        _ => Reason::DbError,
     }
 }
 
@@ -666,7 +674,7 @@ mod tests {
                 },
                 Signal::DataRetrievalFailed {
                     session_id: id,
-                    reason: "not_found_or_expired"
+                    reason: Reason::NotFoundOrExpired
                 },
             ]
         );
@@ -706,7 +714,7 @@ mod tests {
                 exception: Exception::new("StoreError", "store backend error: D1 down"),
             }]
         );
-        assert!(fresh.modified(), "pending changes are kept");
+        assert!(fresh.modified(), "unsaved changes are kept");
 
         let record = Record {
             id: SessionId::random(),
@@ -725,7 +733,7 @@ mod tests {
         assert!(matches!(
             &sig[..],
             [Signal::DataSaveFailed {
-                reason: "db_error",
+                reason: Reason::DbError,
                 exception: Some(_),
                 ..
             }]

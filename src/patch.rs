@@ -6,6 +6,9 @@
 
 use serde_json::{Map, Value};
 
+/// Session data: a JSON object.
+pub type Data = Map<String, Value>;
+
 /// Applies `patch` to `target` in place: `null` deletes a key, an object merges
 /// recursively, anything else replaces.
 pub fn merge(target: &mut Map<String, Value>, patch: &Map<String, Value>) {

@@ -1,15 +1,25 @@
 //! The header contract between sessiongate and the origin: which inbound headers are
 //! stripped, what is injected, and the commands the origin sends back.
 
-use crate::config::is_token_char;
 use crate::session::Data;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::Value;
-use std::fmt;
+use thiserror::Error;
 
 /// Longest accepted user id, in bytes.
 pub const MAX_USER_ID_LEN: usize = 256;
+
+/// Why a header prefix (SESSION_HEADER_PREFIX) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PrefixError {
+    /// Empty or over 64 bytes.
+    #[error("expected 1 to 64 characters, got {0}")]
+    Length(usize),
+    /// Holds a character a header name cannot.
+    #[error("`{0}` has a character not allowed in a header name: {1:?}")]
+    Character(String, char),
+}
 
 /// The name of every header of the protocol under one prefix (SESSION_HEADER_PREFIX).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,16 +52,14 @@ impl HeaderNames {
     /// The names under `prefix` (e.g. `X-Session-`).
     ///
     /// # Errors
-    /// A description of the problem when `prefix` is empty, longer than 64 bytes or not
-    /// made of header-name characters.
-    pub fn new(prefix: &str) -> Result<Self, String> {
+    /// [`PrefixError`] when `prefix` is empty, longer than 64 bytes or not made of
+    /// header-name characters.
+    pub fn new(prefix: &str) -> Result<Self, PrefixError> {
         if prefix.is_empty() || prefix.len() > 64 {
-            return Err(format!("expected 1 to 64 characters, got {}", prefix.len()));
+            return Err(PrefixError::Length(prefix.len()));
         }
         if let Some(bad) = prefix.chars().find(|c| !is_token_char(*c)) {
-            return Err(format!(
-                "`{prefix}` has a character not allowed in a header name: {bad:?}"
-            ));
+            return Err(PrefixError::Character(prefix.to_owned(), bad));
         }
         let n = |suffix: &str| format!("{prefix}{suffix}");
         Ok(Self {
@@ -190,27 +198,18 @@ pub struct Actions {
 }
 
 /// A command header that could not be used; it is ignored, never fatal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CommandError {
     /// `<prefix>Update` is not a JSON object (plain or base64url).
+    #[error("update header ignored: {0}")]
     BadUpdate(&'static str),
     /// `<prefix>User-Id` is empty, too long or holds control characters.
+    #[error("user id header ignored: {0}")]
     BadUserId(&'static str),
     /// `<prefix>Action` names an unknown action (the name, cut to 32 bytes).
+    #[error("unknown action ignored: {0:?}")]
     BadAction(String),
 }
-
-impl fmt::Display for CommandError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadUpdate(why) => write!(f, "update header ignored: {why}"),
-            Self::BadUserId(why) => write!(f, "user id header ignored: {why}"),
-            Self::BadAction(name) => write!(f, "unknown action ignored: {name:?}"),
-        }
-    }
-}
-
-impl std::error::Error for CommandError {}
 
 /// Parses the origin's command headers (each `None` when absent). Bad headers are
 /// skipped and reported; the rest still apply.
@@ -287,40 +286,9 @@ fn parse_user_id(raw: &str) -> Result<String, CommandError> {
     Ok(user.to_owned())
 }
 
-/// The path and query of an absolute URL (`/` when it has none). Workers hand over
-/// absolute, normalized URLs, so slicing is exact and spares the `url` crate (~88 KB of
-/// gzip wasm).
-#[must_use]
-pub fn url_path(url: &str) -> &str {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    url[start..]
-        .find(['/', '?'])
-        .map_or("/", |i| &url[start + i..])
-}
-
-/// Whether a state-changing request comes from the page's own origin: `Sec-Fetch-Site`
-/// when the browser sends it, else the `Origin` header against the request URL's origin.
-/// Neither header: refused (a cross-site form post from an old browser sends `Origin`).
-#[must_use]
-pub fn same_origin(sec_fetch_site: Option<&str>, origin: Option<&str>, url: &str) -> bool {
-    match (sec_fetch_site, origin) {
-        (Some(site), _) => site.eq_ignore_ascii_case("same-origin"),
-        (None, Some(origin)) => {
-            let start = url.find("://").map_or(0, |i| i + 3);
-            let end = url[start..]
-                .find(['/', '?'])
-                .map_or(url.len(), |i| start + i);
-            origin.eq_ignore_ascii_case(&url[..end])
-        }
-        (None, None) => false,
-    }
-}
-
-/// The host (with port) of an absolute URL.
-#[must_use]
-pub fn url_host(url: &str) -> &str {
-    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
-    rest.find(['/', '?']).map_or(rest, |i| &rest[..i])
+/// RFC 7230 `tchar`: what a cookie or header name may hold.
+pub(crate) fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 #[cfg(test)]
@@ -442,35 +410,6 @@ mod tests {
         let mut d = Data::new();
         d.insert("evil".into(), json!("\r\nSet-Cookie: x=1\0"));
         assert!(header_safe(&encode_data(&d)));
-    }
-
-    #[test]
-    fn same_origin_checks() {
-        let url = "https://app.example/__session/logout";
-        assert!(same_origin(Some("same-origin"), None, url));
-        assert!(
-            !same_origin(Some("cross-site"), Some("https://app.example"), url),
-            "fetch metadata wins"
-        );
-        assert!(!same_origin(Some("same-site"), None, url));
-        assert!(same_origin(None, Some("https://app.example"), url));
-        assert!(!same_origin(None, Some("https://evil.example"), url));
-        assert!(
-            !same_origin(None, Some("http://app.example"), url),
-            "scheme matters"
-        );
-        assert!(!same_origin(None, Some("https://app.example.evil"), url));
-        assert!(!same_origin(None, Some("null"), url));
-        assert!(!same_origin(None, None, url));
-    }
-
-    #[test]
-    fn url_parts() {
-        assert_eq!(url_path("https://a.example:8443/x/y?q=1#f"), "/x/y?q=1#f");
-        assert_eq!(url_path("https://a.example"), "/");
-        assert_eq!(url_path("https://a.example?q"), "?q");
-        assert_eq!(url_host("https://a.example:8443/x"), "a.example:8443");
-        assert_eq!(url_host("http://h"), "h");
     }
 
     #[test]

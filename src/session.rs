@@ -2,13 +2,13 @@
 
 use crate::changes::Changes;
 use crate::time::Timestamp;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
+use thiserror::Error;
 use uuid::Uuid;
 
-/// Session data: a JSON object.
-pub type Data = Map<String, Value>;
+pub use crate::patch::Data;
 
 /// A session id: a random UUIDv4, public (headers, signals, admin API). What makes a
 /// cookie usable is its MAC, not the secrecy of the id.
@@ -24,16 +24,9 @@ impl SessionId {
 }
 
 /// Why a string is not a session id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("session id is not a lower-case hyphenated UUID")]
 pub struct ParseIdError;
-
-impl fmt::Display for ParseIdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("session id is not a lower-case hyphenated UUID")
-    }
-}
-
-impl std::error::Error for ParseIdError {}
 
 impl FromStr for SessionId {
     type Err = ParseIdError;
@@ -88,7 +81,7 @@ pub struct Record {
 pub struct Session {
     /// The stored state as loaded or last saved; `None` until the session exists.
     stored: Option<Record>,
-    /// The data with the pending changes applied.
+    /// The data with the unsaved changes applied.
     data: Data,
     changes: Changes,
     login: Option<String>,
@@ -128,7 +121,7 @@ impl Session {
         self.stored.as_ref().map(|r| r.id)
     }
 
-    /// The user: the pending login if any, else the stored one.
+    /// The user: the unsaved login if any, else the stored one.
     #[must_use]
     pub fn user_id(&self) -> Option<&str> {
         self.login
@@ -136,7 +129,7 @@ impl Session {
             .or_else(|| self.stored.as_ref().and_then(|r| r.user_id.as_deref()))
     }
 
-    /// The data, pending changes included.
+    /// The data, unsaved changes included.
     #[must_use]
     pub fn data(&self) -> &Data {
         &self.data
@@ -226,8 +219,8 @@ impl Session {
             || self.revoke_user
     }
 
-    pub(crate) fn pending(&self) -> Pending<'_> {
-        Pending {
+    pub(crate) fn unsaved(&self) -> Unsaved<'_> {
+        Unsaved {
             changes: &self.changes,
             login: self.login.as_deref(),
             cycle: self.cycle,
@@ -237,23 +230,20 @@ impl Session {
         }
     }
 
-    /// After a successful save: `stored` is the new state, nothing is pending.
+    /// After a successful save: `stored` is the new state, nothing is unsaved.
     pub(crate) fn saved(&mut self, stored: Option<Record>) {
         *self = stored.map_or_else(Self::new, Self::from_record);
     }
 
+    /// Brings the data's copy of `key` in line with the unsaved change to it.
     fn refresh(&mut self, key: &str) {
-        let mut one = Changes::default();
-        if let Some(v) = self.changes.value(key) {
-            one.set(key, v.cloned());
-        }
-        one.apply(&mut self.data);
+        self.changes.only(key).apply(&mut self.data);
     }
 }
 
 /// What a save has to do, borrowed from a [`Session`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending<'a> {
+pub(crate) struct Unsaved<'a> {
     pub changes: &'a Changes,
     pub login: Option<&'a str>,
     pub cycle: bool,
@@ -288,7 +278,7 @@ mod tests {
         assert_eq!(s.user_id(), Some("alice"));
         s.clear();
         assert!(s.data().is_empty());
-        let p = s.pending();
+        let p = s.unsaved();
         assert!(p.changes.clears() && p.cycle && p.login == Some("alice") && !p.delete);
     }
 

@@ -5,10 +5,14 @@
 //! `{"type", "message"}`. A signal never carries a cookie value, a MAC or a secret: only
 //! ids, keys, counts and error messages.
 
+use crate::cookie::CookieError;
 use crate::session::SessionId;
 use crate::time::Timestamp;
 use serde_json::{json, Map, Value};
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
+use thiserror::Error;
 
 /// An error as a signal carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +34,69 @@ impl Exception {
 
     fn to_json(&self) -> Value {
         json!({ "type": self.kind, "message": self.message })
+    }
+}
+
+/// Why a signal happened: the `reason` of its kwargs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// `not_found`: the session was not there.
+    NotFound,
+    /// `not_found_or_expired`: the cookie named no live session.
+    NotFoundOrExpired,
+    /// `corrupt`: the stored row does not decode.
+    Corrupt,
+    /// `db_error`: the store failed.
+    DbError,
+    /// `bad_command`: a command header from the origin was unusable.
+    BadCommand,
+    /// `store_unavailable`: the store failed on read, so nothing was written.
+    StoreUnavailable,
+    /// `cookie_too_large`: the session does not fit its cookie.
+    CookieTooLarge,
+    /// `header_budget_exceeded`: the data was too large to send to the origin.
+    HeaderBudgetExceeded,
+    /// `read_failed`: the store failed on read.
+    ReadFailed,
+    /// `write_failed`: the store failed on write.
+    WriteFailed,
+    /// `malformed`: a cookie value is not of its layout.
+    Malformed,
+    /// `bad_signature`: a cookie value's MAC does not verify.
+    BadSignature,
+    /// `bad_payload`: a verified cookie value does not decode.
+    BadPayload,
+}
+
+impl Reason {
+    /// The value as signals and audit rows carry it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::NotFoundOrExpired => "not_found_or_expired",
+            Self::Corrupt => "corrupt",
+            Self::DbError => "db_error",
+            Self::BadCommand => "bad_command",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::CookieTooLarge => "cookie_too_large",
+            Self::HeaderBudgetExceeded => "header_budget_exceeded",
+            Self::ReadFailed => "read_failed",
+            Self::WriteFailed => "write_failed",
+            Self::Malformed => "malformed",
+            Self::BadSignature => "bad_signature",
+            Self::BadPayload => "bad_payload",
+        }
+    }
+}
+
+impl From<CookieError> for Reason {
+    fn from(e: CookieError) -> Self {
+        match e {
+            CookieError::Malformed => Self::Malformed,
+            CookieError::BadSignature => Self::BadSignature,
+            CookieError::BadPayload => Self::BadPayload,
+        }
     }
 }
 
@@ -67,7 +134,7 @@ pub enum Signal {
         /// The session.
         session_id: SessionId,
         /// `not_found` or `db_error`.
-        reason: &'static str,
+        reason: Reason,
     },
     /// A session was deleted.
     Deleted {
@@ -79,7 +146,7 @@ pub enum Signal {
         /// The session.
         session_id: SessionId,
         /// `not_found` or `db_error`.
-        reason: &'static str,
+        reason: Reason,
     },
     /// A session was loaded.
     DataRetrieved {
@@ -94,7 +161,7 @@ pub enum Signal {
         session_id: SessionId,
         /// `not_found_or_expired`, `corrupt`, `db_error`, or `header_budget_exceeded` (the
         /// data was too large to send to the origin).
-        reason: &'static str,
+        reason: Reason,
     },
     /// A session's data was written.
     DataSaved {
@@ -108,7 +175,7 @@ pub enum Signal {
         /// The session, when there is one.
         session_id: Option<SessionId>,
         /// `not_found`, `db_error`, `bad_command`, `store_unavailable`.
-        reason: &'static str,
+        reason: Reason,
         /// The error, when one caused it.
         exception: Option<Exception>,
     },
@@ -138,14 +205,14 @@ pub enum Signal {
     /// The store failed on read; the request went on without it.
     StoreDegraded {
         /// Short cause, e.g. `read_failed`.
-        reason: &'static str,
+        reason: Reason,
         /// The error.
         exception: Exception,
     },
     /// A session cookie did not verify (value never included).
     CookieRejected {
         /// `malformed` or `bad_signature`.
-        reason: &'static str,
+        reason: Reason,
     },
 }
 
@@ -246,7 +313,7 @@ impl Signal {
             Self::RenewalFailed { session_id, reason }
             | Self::DeletionFailed { session_id, reason }
             | Self::DataRetrievalFailed { session_id, reason } => {
-                json!({ "session_id": id(session_id), "reason": reason })
+                json!({ "session_id": id(session_id), "reason": reason.as_str() })
             }
             Self::Deleted { session_id } => json!({ "session_id": id(session_id) }),
             Self::DataRetrieved {
@@ -271,7 +338,7 @@ impl Signal {
                     "session_id".into(),
                     session_id.as_ref().map_or(Value::Null, id),
                 );
-                m.insert("reason".into(), json!(reason));
+                m.insert("reason".into(), json!(reason.as_str()));
                 if let Some(e) = exception {
                     m.insert("exception".into(), e.to_json());
                 }
@@ -297,9 +364,9 @@ impl Signal {
                 json!({ "count": count, "signals_pruned": signals_pruned })
             }
             Self::StoreDegraded { reason, exception } => {
-                json!({ "reason": reason, "exception": exception.to_json() })
+                json!({ "reason": reason.as_str(), "exception": exception.to_json() })
             }
-            Self::CookieRejected { reason } => json!({ "reason": reason }),
+            Self::CookieRejected { reason } => json!({ "reason": reason.as_str() }),
         }
     }
 
@@ -318,6 +385,24 @@ impl Signal {
     }
 }
 
+/// The signals of one unit of work (a request, a cron run), in order. Clones share one
+/// buffer, so every manager a request uses records into the same place.
+#[derive(Debug, Default, Clone)]
+pub struct SignalLog(Rc<RefCell<Vec<Signal>>>);
+
+impl SignalLog {
+    /// Records `signal`.
+    pub fn push(&self, signal: Signal) {
+        self.0.borrow_mut().push(signal);
+    }
+
+    /// Every signal recorded since the last call, in order.
+    #[must_use]
+    pub fn take(&self) -> Vec<Signal> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
 /// Which signals are sent (SESSION_SIGNAL_FILTER).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalFilter {
@@ -329,12 +414,17 @@ pub enum SignalFilter {
     Only(Vec<&'static str>),
 }
 
+/// A SESSION_SIGNAL_FILTER entry that names no signal.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("`{0}` is not a signal name (expected all, none or names like session_created)")]
+pub struct UnknownSignal(pub String);
+
 impl SignalFilter {
     /// Parses `all`, `none` or a comma list of names.
     ///
     /// # Errors
-    /// The first name that is not a signal, quoted.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    /// [`UnknownSignal`] naming the first entry that is not a signal.
+    pub fn parse(raw: &str) -> Result<Self, UnknownSignal> {
         match raw.trim() {
             "all" => Ok(Self::All),
             "none" => Ok(Self::None),
@@ -343,7 +433,7 @@ impl SignalFilter {
                 for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     match NAMES.iter().find(|n| **n == name) {
                         Some(n) => names.push(*n),
-                        None => return Err(format!("`{name}` is not a signal name (expected all, none or names like session_created)")),
+                        None => return Err(UnknownSignal(name.to_owned())),
                     }
                 }
                 Ok(Self::Only(names))
@@ -379,23 +469,37 @@ pub struct AuditRow {
     pub at: Timestamp,
 }
 
+/// Why a queued envelope cannot become an audit row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum EnvelopeError {
+    /// `id` is missing, not a string, empty or over 64 bytes.
+    #[error("envelope has no usable `id`")]
+    Id,
+    /// `signal` is not one of [`NAMES`].
+    #[error("envelope `signal` is not a known signal name")]
+    Signal,
+    /// `at` is not RFC 3339.
+    #[error("envelope `at` is not RFC 3339")]
+    At,
+}
+
 impl AuditRow {
     /// Checks an envelope off the queue and flattens it for the audit table.
     ///
     /// # Errors
-    /// What is wrong with the envelope: a missing or non-string `id`, an unknown
-    /// `signal`, an `at` that is not RFC 3339.
-    pub fn from_envelope(envelope: &Value) -> Result<Self, String> {
+    /// [`EnvelopeError`]: a missing or non-string `id`, an unknown `signal`, an `at`
+    /// that is not RFC 3339.
+    pub fn from_envelope(envelope: &Value) -> Result<Self, EnvelopeError> {
         let text = |key: &str| envelope.get(key).and_then(Value::as_str);
         let id = text("id")
             .filter(|s| !s.is_empty() && s.len() <= 64)
-            .ok_or("envelope has no usable `id`")?;
+            .ok_or(EnvelopeError::Id)?;
         let name = text("signal")
             .filter(|n| NAMES.contains(n))
-            .ok_or("envelope `signal` is not a known signal name")?;
+            .ok_or(EnvelopeError::Signal)?;
         let at = text("at")
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .ok_or("envelope `at` is not RFC 3339")?;
+            .ok_or(EnvelopeError::At)?;
         let kwarg = |key: &str| {
             envelope
                 .get("kwargs")
@@ -430,7 +534,7 @@ mod tests {
         assert_eq!(sorted.len(), 16);
         assert_eq!(
             Signal::CookieRejected {
-                reason: "malformed"
+                reason: Reason::Malformed
             }
             .name(),
             "session_cookie_rejected"
@@ -466,7 +570,7 @@ mod tests {
         );
         let failed = Signal::DataSaveFailed {
             session_id: None,
-            reason: "db_error",
+            reason: Reason::DbError,
             exception: Some(Exception::new("StoreError", "D1 down")),
         };
         assert_eq!(
@@ -475,7 +579,7 @@ mod tests {
         );
         let bare = Signal::DataSaveFailed {
             session_id: Some(sid()),
-            reason: "not_found",
+            reason: Reason::NotFound,
             exception: None,
         };
         assert!(bare.kwargs().get("exception").is_none());
@@ -529,10 +633,7 @@ mod tests {
         assert!(!SignalFilter::None.allows(&Signal::Deleted { session_id: sid() }));
         assert_eq!(
             SignalFilter::parse("session_created,nope"),
-            Err(
-                "`nope` is not a signal name (expected all, none or names like session_created)"
-                    .into()
-            )
+            Err(UnknownSignal("nope".into()))
         );
     }
 }

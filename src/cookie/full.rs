@@ -7,11 +7,10 @@
 //! anything is decompressed or parsed; decompression is capped.
 
 use super::key::{KeyUse, Keyring};
-use super::sealed::{self, SealError};
+use super::{sealed, CookieError};
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Version string bound into every full-session MAC.
 const VERSION: &str = "sessiongate-full-v1";
@@ -21,41 +20,6 @@ const DEFLATED: &str = "s1z";
 const MAX_JSON_LEN: usize = 64 * 1024;
 /// Browsers keep cookies up to 4096 bytes of name + value.
 pub const MAX_COOKIE_BYTES: usize = 4096;
-
-/// Why a full-session cookie was rejected. Never carries the value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FullCookieError {
-    /// Not `<tag>.<payload>.<mac>` with a known tag.
-    Malformed,
-    /// No configured key made the MAC.
-    BadSignature,
-    /// The MAC verified but the payload does not decode (a bug or a leaked key).
-    BadPayload,
-}
-
-impl FullCookieError {
-    /// The short reason signals carry (`malformed`, `bad_signature`, `bad_payload`).
-    #[must_use]
-    pub const fn reason(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::BadSignature => "bad_signature",
-            Self::BadPayload => "bad_payload",
-        }
-    }
-}
-
-impl fmt::Display for FullCookieError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Malformed => "session cookie is malformed",
-            Self::BadSignature => "session cookie signature does not verify",
-            Self::BadPayload => "session cookie payload does not decode",
-        })
-    }
-}
-
-impl std::error::Error for FullCookieError {}
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -94,25 +58,19 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> String {
 /// The session a cookie value holds, and which key verified it.
 ///
 /// # Errors
-/// [`FullCookieError::Malformed`] for anything but `<tag>.<payload>.<mac>`,
-/// [`FullCookieError::BadSignature`] when no configured key made the MAC for `name`,
-/// [`FullCookieError::BadPayload`] when a verified payload does not decode.
-pub fn decode(
-    keys: &Keyring,
-    name: &str,
-    value: &str,
-) -> Result<(Record, KeyUse), FullCookieError> {
-    use FullCookieError::BadPayload;
-    let (tag, body, used) =
-        sealed::open(keys, VERSION, name, &[PLAIN, DEFLATED], value).map_err(|e| match e {
-            SealError::Malformed => FullCookieError::Malformed,
-            SealError::BadSignature => FullCookieError::BadSignature,
-        })?;
-    let json = if tag == DEFLATED {
-        miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
+/// [`CookieError::Malformed`] for anything but `<tag>.<payload>.<mac>`,
+/// [`CookieError::BadSignature`] when no configured key made the MAC for `name`,
+/// [`CookieError::BadPayload`] when a verified payload does not decode.
+pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse), CookieError> {
+    use CookieError::BadPayload;
+    let opened = sealed::open(keys, VERSION, name, value, sealed::MAX_VALUE_LEN, |tag| {
+        tag == PLAIN || tag == DEFLATED
+    })?;
+    let json = if opened.tag == DEFLATED {
+        miniz_oxide::inflate::decompress_to_vec_with_limit(&opened.body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
     } else {
-        body
+        opened.body
     };
     let p: Payload = serde_json::from_slice(&json).map_err(|_| BadPayload)?;
     let id: SessionId = p.id.parse().map_err(|_| BadPayload)?;
@@ -126,7 +84,7 @@ pub fn decode(
         updated_at: Timestamp::from_unix(p.c),
         version: p.v,
     };
-    Ok((record, used))
+    Ok((record, opened.key))
 }
 
 /// Bytes a browser counts for the cookie: name, `=`, value.
@@ -201,11 +159,11 @@ mod tests {
         );
         assert_eq!(
             decode(&ring(NEW, &[]), "sid", &old_cookie),
-            Err(FullCookieError::BadSignature)
+            Err(CookieError::BadSignature)
         );
         assert_eq!(
             decode(&ring(OLD, &[]), "other", &old_cookie),
-            Err(FullCookieError::BadSignature)
+            Err(CookieError::BadSignature)
         );
     }
 
@@ -221,7 +179,7 @@ mod tests {
             assert_ne!(flipped, v);
             assert_eq!(
                 decode(&keys, "sid", &flipped),
-                Err(FullCookieError::BadSignature)
+                Err(CookieError::BadSignature)
             );
         }
     }
@@ -258,7 +216,7 @@ mod tests {
         }
         assert_eq!(
             decode(&keys, "sid", &"a".repeat(100_000)),
-            Err(FullCookieError::Malformed)
+            Err(CookieError::Malformed)
         );
     }
 
@@ -268,7 +226,7 @@ mod tests {
         // A validly signed payload that inflates past the cap.
         let bomb = miniz_oxide::deflate::compress_to_vec(&vec![b' '; MAX_JSON_LEN + 1], 9);
         let v = sealed::seal(&keys, VERSION, "sid", DEFLATED, &bomb);
-        assert_eq!(decode(&keys, "sid", &v), Err(FullCookieError::BadPayload));
+        assert_eq!(decode(&keys, "sid", &v), Err(CookieError::BadPayload));
     }
 
     /// Property tests (proptest). A failure prints the minimal input and its seed

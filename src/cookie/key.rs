@@ -5,6 +5,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fmt;
 use subtle::ConstantTimeEq;
+use thiserror::Error;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -12,27 +13,15 @@ type HmacSha256 = Hmac<Sha256>;
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// Why a secret was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
     /// The secret has fewer than [`MIN_SECRET_LEN`] bytes.
+    #[error("key is too short: expected >= {MIN_SECRET_LEN} bytes, got {got}")]
     TooShort {
         /// Length of the refused secret, in bytes.
         got: usize,
     },
 }
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TooShort { got } => write!(
-                f,
-                "key is too short: expected >= {MIN_SECRET_LEN} bytes, got {got}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 /// A 256-bit MAC key derived from a secret for one purpose (domain separation: the raw
 /// secret never keys a MAC directly, so one secret cannot be confused across uses).

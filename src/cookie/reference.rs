@@ -1,5 +1,5 @@
 //! The D1 store's cookie: a signed reference `<session id>.<snapshot>.<base64url
-//! HMAC-SHA256>`.
+//! HMAC-SHA256>`, the [`sealed`] layout with the session id as its tag.
 //!
 //! The snapshot (base64url JSON `{"u": user id or null, "t": issued-at}`) is what lets
 //! a logged-in user through a D1 outage: identity for a bounded window after the cookie
@@ -9,18 +9,14 @@
 //! is useless without the MAC.
 
 use super::key::{KeyUse, Keyring};
+use super::{sealed, CookieError};
 use crate::protocol::MAX_USER_ID_LEN;
 use crate::session::SessionId;
 use crate::time::Timestamp;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// Version tag bound into every reference MAC.
-const VERSION: &[u8] = b"sessiongate-ref-v1";
-/// Length of a base64url (unpadded) HMAC-SHA256.
-const MAC_B64_LEN: usize = 43;
+/// Version string bound into every reference MAC.
+const VERSION: &str = "sessiongate-ref-v1";
 /// Longest value examined at all (a snapshot holds at most a 256-byte user id).
 const MAX_VALUE_LEN: usize = 1024;
 
@@ -99,101 +95,39 @@ pub struct Reference {
     pub key: KeyUse,
 }
 
-/// Why a reference cookie was rejected. Never carries the cookie value itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefCookieError {
-    /// Not `<id>.<snapshot>.<mac>` with a canonical UUID and a 43-character MAC.
-    Malformed,
-    /// Well formed, but no configured key made its MAC.
-    BadSignature,
-}
-
-impl RefCookieError {
-    /// The short reason signals carry (`malformed`, `bad_signature`).
-    #[must_use]
-    pub const fn reason(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::BadSignature => "bad_signature",
-        }
-    }
-}
-
-impl fmt::Display for RefCookieError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Malformed => "reference cookie is malformed",
-            Self::BadSignature => "reference cookie signature does not verify",
-        })
-    }
-}
-
-impl std::error::Error for RefCookieError {}
-
 /// The cookie value naming session `id` under cookie `name`, with `snapshot`, signed
 /// with the current key.
 #[must_use]
 pub fn encode(keys: &Keyring, name: &str, id: &SessionId, snapshot: &Snapshot) -> String {
-    let id = id.to_string();
-    // A struct of a string and an integer always serializes.
-    let snap = URL_SAFE_NO_PAD.encode(serde_json::to_vec(snapshot).unwrap_or_default());
-    let mac = keys.sign(&parts(name, &id, &snap));
-    let mut out = String::with_capacity(id.len() + snap.len() + MAC_B64_LEN + 2);
-    out.push_str(&id);
-    out.push('.');
-    out.push_str(&snap);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(mac, &mut out);
-    out
+    // A struct of strings and integers always serializes.
+    let json = serde_json::to_vec(snapshot).unwrap_or_default();
+    sealed::seal(keys, VERSION, name, &id.to_string(), &json)
 }
 
 /// The session a cookie value names, its snapshot and which key verified it.
 ///
 /// # Errors
-/// [`RefCookieError::Malformed`] for anything but `<uuid>.<snapshot>.<mac>`;
-/// [`RefCookieError::BadSignature`] when the MAC is not from a configured key for `name`.
-pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Reference, RefCookieError> {
-    use RefCookieError::{BadSignature, Malformed};
-    if value.len() > MAX_VALUE_LEN {
-        return Err(Malformed);
-    }
-    let mut pieces = value.split('.');
-    let (Some(id_part), Some(snap), Some(mac), None) =
-        (pieces.next(), pieces.next(), pieces.next(), pieces.next())
-    else {
-        return Err(Malformed);
-    };
-    if mac.len() != MAC_B64_LEN {
-        return Err(Malformed);
-    }
-    let id: SessionId = id_part.parse().map_err(|_| Malformed)?;
-    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Malformed)?;
-    let key = keys
-        .verify(&parts(name, id_part, snap), &mac)
-        .ok_or(BadSignature)?;
-    let snapshot: Snapshot = URL_SAFE_NO_PAD
-        .decode(snap)
+/// [`CookieError::Malformed`] for anything but `<uuid>.<snapshot>.<mac>` (a verified
+/// snapshot that does not decode included: the format has always said so);
+/// [`CookieError::BadSignature`] when the MAC is not from a configured key for `name`.
+pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Reference, CookieError> {
+    let opened = sealed::open(keys, VERSION, name, value, MAX_VALUE_LEN, |tag| {
+        tag.parse::<SessionId>().is_ok()
+    })?;
+    let id: SessionId = opened.tag.parse().map_err(|_| CookieError::Malformed)?;
+    let snapshot = serde_json::from_slice::<Snapshot>(&opened.body)
         .ok()
-        .and_then(|json| serde_json::from_slice(&json).ok())
-        .filter(|s: &Snapshot| {
+        .filter(|s| {
             s.user_id
                 .as_ref()
                 .is_none_or(|u| u.len() <= MAX_USER_ID_LEN)
         })
-        .ok_or(Malformed)?;
-    Ok(Reference { id, snapshot, key })
-}
-
-fn parts<'a>(name: &'a str, id: &'a str, snap: &'a str) -> [&'a [u8]; 7] {
-    [
-        VERSION,
-        b"\0",
-        name.as_bytes(),
-        b"\0",
-        id.as_bytes(),
-        b"\0",
-        snap.as_bytes(),
-    ]
+        .ok_or(CookieError::Malformed)?;
+    Ok(Reference {
+        id,
+        snapshot,
+        key: opened.key,
+    })
 }
 
 #[cfg(test)]
@@ -308,7 +242,7 @@ mod tests {
         ] {
             assert_eq!(
                 decode(&keys, "session_id", junk),
-                Err(RefCookieError::Malformed),
+                Err(CookieError::Malformed),
                 "{junk}"
             );
         }
@@ -318,10 +252,7 @@ mod tests {
     fn a_value_is_bound_to_its_cookie_name() {
         let keys = ring(NEW, &[]);
         let v = encode(&keys, "session_id", &id(), &snap());
-        assert_eq!(
-            decode(&keys, "other", &v),
-            Err(RefCookieError::BadSignature)
-        );
+        assert_eq!(decode(&keys, "other", &v), Err(CookieError::BadSignature));
     }
 
     #[test]
@@ -342,7 +273,7 @@ mod tests {
         // Once the old key is retired entirely, its cookies stop working.
         assert_eq!(
             decode(&ring(NEW, &[]), "session_id", &old_cookie),
-            Err(RefCookieError::BadSignature)
+            Err(CookieError::BadSignature)
         );
     }
 

@@ -1,23 +1,20 @@
-//! Signed cookie values: `<tag>.<base64url body>.<base64url HMAC-SHA256>`, the shape of
-//! the full-session and the pending cookies. The MAC covers a version string, the cookie
-//! name, the tag and the body; it is checked before the body is decoded.
+//! The one signed-value layout every sessiongate cookie uses:
+//! `<tag>.<base64url body>.<base64url HMAC-SHA256>`. The MAC covers a version string,
+//! the cookie name, the tag and the encoded body (NUL-separated), and is checked in
+//! constant time before the body is decoded. The full-session cookie's tag says whether
+//! the body is deflated, the pending cookie's is fixed, the reference cookie's is the
+//! session id.
 
 use super::key::{KeyUse, Keyring};
+use super::CookieError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
-const MAC_B64_LEN: usize = 43;
-/// Longest value examined at all: twice what a browser stores, so work stays bounded.
-const MAX_VALUE_LEN: usize = 8192;
-
-/// Why a sealed value was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SealError {
-    /// Not `<tag>.<body>.<mac>` with an accepted tag.
-    Malformed,
-    /// No configured key made the MAC.
-    BadSignature,
-}
+/// Length of a base64url (unpadded) HMAC-SHA256.
+pub const MAC_B64_LEN: usize = 43;
+/// Longest browser-sized value examined at all: twice what a browser stores, so work
+/// stays bounded.
+pub const MAX_VALUE_LEN: usize = 8192;
 
 /// Seals `body` under `version`, cookie `name` and `tag`.
 #[must_use]
@@ -33,41 +30,49 @@ pub fn seal(keys: &Keyring, version: &str, name: &str, tag: &str, body: &[u8]) -
     out
 }
 
-/// Opens a sealed value whose tag is one of `tags`: the tag, the body and which key
-/// verified it.
+/// A sealed value, opened: its tag, its decoded body and which key verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened<'v> {
+    /// The tag, as the value spelled it.
+    pub tag: &'v str,
+    /// The body, base64url-decoded.
+    pub body: Vec<u8>,
+    /// Which key verified the MAC.
+    pub key: KeyUse,
+}
+
+/// Opens a sealed value of at most `max_len` bytes whose tag `accept` allows.
 ///
 /// # Errors
-/// [`SealError::Malformed`] for anything but `<tag>.<body>.<mac>` with an accepted tag
-/// and base64url parts; [`SealError::BadSignature`] when no key made the MAC.
+/// [`CookieError::Malformed`] for anything but `<tag>.<body>.<mac>` with an accepted tag
+/// and base64url parts; [`CookieError::BadSignature`] when no key made the MAC.
 pub fn open<'v>(
     keys: &Keyring,
     version: &str,
     name: &str,
-    tags: &[&str],
     value: &'v str,
-) -> Result<(&'v str, Vec<u8>, KeyUse), SealError> {
-    if value.len() > MAX_VALUE_LEN {
-        return Err(SealError::Malformed);
+    max_len: usize,
+    accept: impl Fn(&str) -> bool,
+) -> Result<Opened<'v>, CookieError> {
+    use CookieError::{BadSignature, Malformed};
+    if value.len() > max_len {
+        return Err(Malformed);
     }
     let mut pieces = value.split('.');
     let (Some(tag), Some(body), Some(mac), None) =
         (pieces.next(), pieces.next(), pieces.next(), pieces.next())
     else {
-        return Err(SealError::Malformed);
+        return Err(Malformed);
     };
-    if !tags.contains(&tag) || mac.len() != MAC_B64_LEN || body.is_empty() {
-        return Err(SealError::Malformed);
+    if mac.len() != MAC_B64_LEN || body.is_empty() || !accept(tag) {
+        return Err(Malformed);
     }
-    let mac = URL_SAFE_NO_PAD
-        .decode(mac)
-        .map_err(|_| SealError::Malformed)?;
-    let used = keys
+    let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| Malformed)?;
+    let key = keys
         .verify(&parts(version, name, tag, body), &mac)
-        .ok_or(SealError::BadSignature)?;
-    let body = URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|_| SealError::Malformed)?;
-    Ok((tag, body, used))
+        .ok_or(BadSignature)?;
+    let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| Malformed)?;
+    Ok(Opened { tag, body, key })
 }
 
 fn parts<'a>(version: &'a str, name: &'a str, tag: &'a str, body: &'a str) -> [&'a [u8]; 7] {

@@ -31,7 +31,7 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
                 // It can never succeed: drop it loudly rather than retry it forever.
                 log::error(
                     "signal_rejected",
-                    json!({ "message_id": message.id(), "problem": problem }),
+                    json!({ "message_id": message.id(), "problem": problem.to_string() }),
                 );
                 message.ack();
             }

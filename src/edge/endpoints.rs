@@ -2,13 +2,12 @@
 //! www/ (the dashboard) through the `ASSETS` binding.
 
 use super::d1::D1Store;
-use super::{log, signals, ASSETS, SESSION_SIGNALS};
+use super::gateway::Call;
+use super::{log, ASSETS, SESSION_SIGNALS};
 use crate::config::{Config, ConfigError, StoreKind};
-use crate::cookie::{header as cookie_header, reference, set_cookie};
-use crate::manager::{SaveError, SessionManager};
-use crate::protocol::same_origin;
-use crate::store::fallback::Pending;
+use crate::gateway::{self, Inbound};
 use crate::time::Timestamp;
+use crate::url::same_origin;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
 use worker::web_sys::{Headers, Request, Response, ResponseInit};
@@ -64,32 +63,23 @@ async fn logout(
         log::warn("logout_refused", json!({ "reason": "not same-origin" }));
         return text(403, "Forbidden: cross-site logout refused\n");
     }
-    let store = D1Store::from_env(env);
-    let cookie_mode = cfg.store == StoreKind::Cookie || store.db().is_err();
-    let manager = SessionManager::new(store, cfg.expiry);
-    let cookies = h.get("cookie")?.unwrap_or_default();
-    let name = &cfg.cookie.name;
-    let found = cookie_header::values(&cookies, name)
-        .find_map(|v| reference::decode(&cfg.keys, name, v).ok());
-    let pending = &cfg.pending_cookie;
-    // D1 refused the delete: the logout waits in the pending cookie, like any write
-    // during an outage, and is written back when D1 answers.
-    let mut pending_cookie = set_cookie::clear(pending);
-    if let (false, Some(found)) = (cookie_mode, found) {
-        if let Err(SaveError::Store(e)) = manager.delete(&found.id).await {
-            log::error(
-                "logout_delete_failed",
-                json!({ "session_id": found.id.to_string(), "error": e.to_string() }),
-            );
-            let op = Pending::Delete(found.id).encode(&cfg.keys, &pending.name, now);
-            pending_cookie = set_cookie::set(pending, &op, cfg.expiry.idle_secs);
-        }
-    }
-    signals::dispatch(ctx, env, cfg, h.get("cf-ray")?, now, manager.take_signals());
+    let cookies = h.get("cookie")?;
+    let (name, pending) = (&cfg.cookie.name, &cfg.pending_cookie.name);
+    let (inbound, _) = Inbound::take(cookies.as_deref(), name, pending);
+    let d1 = D1Store::from_env(env);
+    let cx = gateway::Context::new(cfg, now, false);
+    let finished = cx.logout(d1.db().is_ok().then_some(&d1), &inbound).await;
+    let call = Call {
+        env,
+        ctx,
+        cfg,
+        now,
+        request_id: h.get("cf-ray")?,
+    };
     let resp = respond(204, "text/plain; charset=utf-8", "")?;
-    resp.headers()
-        .append("set-cookie", &set_cookie::clear(&cfg.cookie))?;
-    resp.headers().append("set-cookie", &pending_cookie)?;
+    for c in call.report(finished) {
+        resp.headers().append("set-cookie", &c)?;
+    }
     Ok(resp)
 }
 

@@ -34,7 +34,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     let now = Timestamp::from_unix_millis(js_sys::Date::now());
     let cfg = config(&env);
     let url = req.url();
-    let path = crate::protocol::url_path(&url);
+    let path = crate::url::path(&url);
     if path == RESERVED_PREFIX || path.starts_with("/__session/") || path.starts_with("/__session?")
     {
         return endpoints::handle(req, &env, &ctx, &cfg, path, now).await;

@@ -1,15 +1,9 @@
 //! One JSON line per log event, to the Workers console. Never given a cookie value, a
 //! MAC or a secret: callers pass ids and error messages only.
 
+use crate::gateway::journal::{Event, Level};
 use serde_json::{json, Value};
 use worker::{console_error, console_log, console_warn};
-
-#[derive(Clone, Copy)]
-enum Level {
-    Info,
-    Warn,
-    Error,
-}
 
 /// Logs an expected event (an expired session, an unknown id).
 pub fn info(event: &str, fields: Value) {
@@ -26,13 +20,16 @@ pub fn error(event: &str, fields: Value) {
     emit(Level::Error, event, fields);
 }
 
+/// Logs what a request's journal recorded, in order.
+pub fn events(events: Vec<Event>) {
+    for e in events {
+        emit(e.level, e.name, e.fields);
+    }
+}
+
 /// Logs `event` with `fields` (a JSON object) as one line.
 fn emit(level: Level, event: &str, fields: Value) {
-    let mut line = json!({ "level": match level {
-        Level::Info => "info",
-        Level::Warn => "warn",
-        Level::Error => "error",
-    }, "event": event });
+    let mut line = json!({ "level": level.as_str(), "event": event });
     if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
         line.extend(fields);
     }

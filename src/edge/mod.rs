@@ -18,8 +18,6 @@ mod gateway;
 #[cfg(feature = "gateway")]
 mod log;
 #[cfg(feature = "gateway")]
-mod modes;
-#[cfg(feature = "gateway")]
 mod signals;
 
 pub use d1::D1Store;

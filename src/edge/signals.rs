@@ -3,9 +3,7 @@
 
 use super::{log, SESSION_SIGNALS};
 use crate::config::Config;
-use crate::manager::SessionManager;
 use crate::signal::Signal;
-use crate::store::Store;
 use crate::time::Timestamp;
 use serde_json::json;
 use std::cell::Cell;
@@ -17,13 +15,10 @@ thread_local! {
     static INITIALIZED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Records `session_manager_initialized` on the isolate's first request.
-pub fn first_request<S: Store>(manager: &SessionManager<S>, cfg: &Config) {
-    if !INITIALIZED.with(|done| done.replace(true)) {
-        manager.signal(Signal::ManagerInitialized {
-            timeout_secs: cfg.expiry.idle_secs,
-        });
-    }
+/// Whether this is the isolate's first request (it records
+/// `session_manager_initialized`).
+pub fn first_request() -> bool {
+    !INITIALIZED.with(|done| done.replace(true))
 }
 
 /// The queue messages of `signals` that SESSION_SIGNALS lets through.

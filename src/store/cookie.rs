@@ -16,6 +16,7 @@
 use super::{Store, StoreError, Update};
 use crate::cookie::full::{self, cookie_bytes, MAX_COOKIE_BYTES};
 use crate::cookie::key::Keyring;
+use crate::cookie::Outgoing;
 use crate::session::{Record, SessionId};
 use std::cell::RefCell;
 
@@ -25,8 +26,8 @@ pub struct CookieStore<'k> {
     keys: &'k Keyring,
     name: &'k str,
     slot: RefCell<Option<Record>>,
-    /// `Some(value)` once a write changed the cookie (`Some(None)`: clear it).
-    outgoing: RefCell<Option<Option<String>>>,
+    /// The cookie to send: [`Outgoing::Keep`] until a write changes it.
+    outgoing: RefCell<Outgoing>,
 }
 
 impl<'k> CookieStore<'k> {
@@ -38,14 +39,14 @@ impl<'k> CookieStore<'k> {
             keys,
             name,
             slot: RefCell::new(current),
-            outgoing: RefCell::new(None),
+            outgoing: RefCell::new(Outgoing::Keep),
         }
     }
 
-    /// The cookie value to send if a write changed it: `Some(Some(value))` to set,
-    /// `Some(None)` to clear, `None` when nothing changed.
+    /// The cookie to send: the new value, a clear, or [`Outgoing::Keep`] when no write
+    /// changed it.
     #[must_use]
-    pub fn outgoing(&self) -> Option<Option<String>> {
+    pub fn outgoing(&self) -> Outgoing {
         self.outgoing.borrow().clone()
     }
 
@@ -81,7 +82,7 @@ impl Store for CookieStore<'_> {
         }
         let value = self.encode(record)?;
         *self.slot.borrow_mut() = Some(record.clone());
-        *self.outgoing.borrow_mut() = Some(Some(value));
+        *self.outgoing.borrow_mut() = Outgoing::Set(value);
         Ok(())
     }
 
@@ -93,7 +94,7 @@ impl Store for CookieStore<'_> {
         // Too large: nothing changes, the old cookie stays.
         let value = self.encode(&r)?;
         *self.slot.borrow_mut() = Some(r);
-        *self.outgoing.borrow_mut() = Some(Some(value));
+        *self.outgoing.borrow_mut() = Outgoing::Set(value);
         Ok(true)
     }
 
@@ -102,7 +103,7 @@ impl Store for CookieStore<'_> {
             return Ok(false);
         }
         *self.slot.borrow_mut() = None;
-        *self.outgoing.borrow_mut() = Some(None);
+        *self.outgoing.borrow_mut() = Outgoing::Clear;
         Ok(true)
     }
 
@@ -142,13 +143,15 @@ mod tests {
     fn writes_produce_the_cookie_and_round_trip() {
         use pollster::block_on;
         let store = CookieStore::new(keys(), "session_id", None);
-        assert_eq!(store.outgoing(), None);
+        assert_eq!(store.outgoing(), Outgoing::Keep);
         let r = conformance::record(Some("ann"), serde_json::json!({"k": 1}));
         block_on(store.insert(&r)).unwrap();
-        let value = store.outgoing().flatten().unwrap();
+        let Outgoing::Set(value) = store.outgoing() else {
+            panic!("the insert sets the cookie")
+        };
         let (back, _) = full::decode(keys(), "session_id", &value).unwrap();
         assert_eq!(back.data, r.data);
         block_on(store.delete(&r.id)).unwrap();
-        assert_eq!(store.outgoing(), Some(None));
+        assert_eq!(store.outgoing(), Outgoing::Clear);
     }
 }

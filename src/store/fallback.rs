@@ -1,220 +1,20 @@
 //! The D1-outage fallback: while D1 fails, a request's session comes from the signed
 //! snapshot in its reference cookie, and what the origin writes is kept in a signed
-//! *pending* cookie as one store operation. When D1 answers again the operation is
-//! written back ([`Pending::write_back`]) and the pending cookie cleared.
+//! *pending* cookie as one [`Deferred`] store operation. When D1 answers again the
+//! operation is written back ([`Deferred::write_back`]) and the pending cookie cleared.
 //!
 //! The data that lives only in D1 is not visible during the outage: the origin sees
 //! the identity (id, user) and what was written during the outage. Writes are applied
 //! to D1 per top-level key on write-back, so nothing stored before the outage is lost.
 
+use super::deferred::Deferred;
 use super::{Store, StoreError, Update};
-use crate::changes::Changes;
 use crate::cookie::full::{cookie_bytes, MAX_COOKIE_BYTES};
-use crate::cookie::key::{KeyUse, Keyring};
-use crate::cookie::sealed::{self, SealError};
+use crate::cookie::key::Keyring;
+use crate::cookie::{pending, Outgoing};
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-
-const VERSION: &str = "sessiongate-pending-v1";
-const TAG: &str = "p1";
-
-/// The store operation waiting for D1.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Pending {
-    /// A session created during the outage.
-    Insert(Record),
-    /// Changes to a session that exists in D1.
-    Update(Update),
-    /// A logout during the outage.
-    Delete(SessionId),
-}
-
-/// The pending cookie's JSON.
-#[derive(Serialize, Deserialize)]
-struct Wire {
-    /// `insert`, `update` or `delete`.
-    op: String,
-    /// The session in D1 (for an insert: the new one).
-    id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    new_id: Option<String>,
-    /// `Some(user)` sets the user; `Some(None)` is not used (logout deletes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<String>,
-    #[serde(default)]
-    clear: bool,
-    /// Touched keys: a value sets, `null` removes.
-    #[serde(default)]
-    keys: Data,
-    /// Expiry the write-back sets.
-    exp: i64,
-    /// Absolute expiry of an inserted session.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    abs: Option<i64>,
-    /// When the operation was first recorded.
-    at: i64,
-}
-
-impl Pending {
-    /// The session this operation leaves in place (after write-back), `None` for a
-    /// delete.
-    #[must_use]
-    pub fn session_id(&self) -> Option<SessionId> {
-        match self {
-            Self::Insert(r) => Some(r.id),
-            Self::Update(u) => Some(u.new_id.unwrap_or(u.id)),
-            Self::Delete(_) => None,
-        }
-    }
-
-    /// This operation followed by `next`, as one operation.
-    #[must_use]
-    pub fn then(self, next: Self) -> Option<Self> {
-        match (self, next) {
-            (Self::Insert(_), Self::Delete(_)) => None,
-            (Self::Update(u), Self::Delete(_)) => Some(Self::Delete(u.id)),
-            // A new session after a logout in the same outage: keeping the new session's
-            // writes wins over replaying the logout (see the README's outage section).
-            (Self::Delete(_), insert @ Self::Insert(_)) => Some(insert),
-            (Self::Delete(id), _) => Some(Self::Delete(id)),
-            (Self::Insert(mut r), Self::Update(u)) => {
-                u.apply_to(&mut r);
-                Some(Self::Insert(r))
-            }
-            (Self::Update(a), Self::Update(b)) => Some(Self::Update(Update {
-                id: a.id,
-                new_id: b.new_id.or(a.new_id),
-                user_id: b.user_id.or(a.user_id),
-                changes: a.changes.then(&b.changes),
-                expires_at: b.expires_at,
-                now: b.now,
-            })),
-            (_, insert @ Self::Insert(_)) => Some(insert),
-        }
-    }
-
-    /// Writes the operation to `store` (D1, once it answers again). Idempotent, since a
-    /// pending cookie can arrive again before its clearing reaches the browser: an
-    /// insert of a session that exists, or a delete of one that does not, is done.
-    /// `Ok(false)` when an update found no session (deleted or expired meanwhile).
-    ///
-    /// # Errors
-    /// The store's error; the operation should then stay pending.
-    pub async fn write_back(&self, store: &impl Store) -> Result<bool, StoreError> {
-        match self {
-            Self::Insert(r) => match store.insert(r).await {
-                Ok(()) => Ok(true),
-                Err(e) => match store.load(&r.id).await {
-                    Ok(Some(_)) => Ok(true),
-                    _ => Err(e),
-                },
-            },
-            Self::Update(u) => store.update(u).await,
-            Self::Delete(id) => store.delete(id).await.map(|_| true),
-        }
-    }
-
-    /// The signed pending-cookie value.
-    #[must_use]
-    pub fn encode(&self, keys: &Keyring, name: &str, since: Timestamp) -> String {
-        let wire = match self {
-            Self::Insert(r) => Wire {
-                op: "insert".into(),
-                id: r.id.to_string(),
-                new_id: None,
-                user: r.user_id.clone(),
-                clear: false,
-                keys: r.data.clone(),
-                exp: r.expires_at.unix(),
-                abs: r.absolute_expires_at.map(Timestamp::unix),
-                at: since.unix(),
-            },
-            Self::Update(u) => Wire {
-                op: "update".into(),
-                id: u.id.to_string(),
-                new_id: u.new_id.map(|n| n.to_string()),
-                user: u.user_id.clone().flatten(),
-                clear: u.changes.clears(),
-                keys: u.changes.entries(),
-                exp: u.expires_at.unix(),
-                abs: None,
-                at: since.unix(),
-            },
-            Self::Delete(id) => Wire {
-                op: "delete".into(),
-                id: id.to_string(),
-                new_id: None,
-                user: None,
-                clear: false,
-                keys: Data::new(),
-                exp: 0,
-                abs: None,
-                at: since.unix(),
-            },
-        };
-        let json = serde_json::to_vec(&wire).unwrap_or_default();
-        sealed::seal(keys, VERSION, name, TAG, &json)
-    }
-
-    /// The operation a pending-cookie value holds, when it was first recorded, and which
-    /// key verified it.
-    ///
-    /// # Errors
-    /// A short reason (`malformed`, `bad_signature`, `bad_payload`).
-    pub fn decode(
-        keys: &Keyring,
-        name: &str,
-        value: &str,
-    ) -> Result<(Self, Timestamp, KeyUse), &'static str> {
-        let (_, body, used) =
-            sealed::open(keys, VERSION, name, &[TAG], value).map_err(|e| match e {
-                SealError::Malformed => "malformed",
-                SealError::BadSignature => "bad_signature",
-            })?;
-        let w: Wire = serde_json::from_slice(&body).map_err(|_| "bad_payload")?;
-        let id: SessionId = w.id.parse().map_err(|_| "bad_payload")?;
-        let at = Timestamp::from_unix(w.at);
-        let op = match w.op.as_str() {
-            "insert" => Self::Insert(Record {
-                id,
-                user_id: w.user,
-                data: w.keys,
-                created_at: at,
-                expires_at: Timestamp::from_unix(w.exp),
-                absolute_expires_at: w.abs.map(Timestamp::from_unix),
-                updated_at: at,
-                version: 1,
-            }),
-            "update" => {
-                let new_id = w
-                    .new_id
-                    .map(|n| n.parse())
-                    .transpose()
-                    .map_err(|_| "bad_payload")?;
-                let mut changes = Changes::default();
-                if w.clear {
-                    changes.clear();
-                }
-                for (k, v) in w.keys {
-                    changes.set(&k, (!v.is_null()).then_some(v));
-                }
-                Self::Update(Update {
-                    id,
-                    new_id,
-                    user_id: w.user.map(Some),
-                    changes,
-                    expires_at: Timestamp::from_unix(w.exp),
-                    now: at,
-                })
-            }
-            "delete" => Self::Delete(id),
-            _ => return Err("bad_payload"),
-        };
-        Ok((op, at, used))
-    }
-}
 
 /// The store of one request during a D1 outage: the snapshot's session, plus what is
 /// pending.
@@ -224,29 +24,29 @@ pub struct FallbackStore<'k> {
     /// Name of the pending cookie.
     name: &'k str,
     slot: RefCell<Option<Record>>,
-    pending: RefCell<Option<Pending>>,
-    /// Whether this request changed the pending operation.
+    deferred: RefCell<Option<Deferred>>,
+    /// Whether this request changed the deferred operation.
     changed: RefCell<bool>,
     since: Timestamp,
 }
 
 impl<'k> FallbackStore<'k> {
     /// The store for a request whose cookie named `current` (built from the snapshot)
-    /// and carried `pending` (recorded since `since`); pending cookies are called `name`
+    /// and carried `deferred` (recorded since `since`); pending cookies are called `name`
     /// and signed with `keys`.
     #[must_use]
     pub fn new(
         keys: &'k Keyring,
         name: &'k str,
         current: Option<Record>,
-        pending: Option<Pending>,
+        deferred: Option<Deferred>,
         since: Timestamp,
     ) -> Self {
-        let slot = match (&pending, current) {
+        let slot = match (&deferred, current) {
             // A session created during the outage exists only in the pending cookie.
-            (Some(Pending::Insert(r)), _) => Some(r.clone()),
-            (Some(Pending::Delete(_)), _) => None,
-            (Some(Pending::Update(u)), Some(mut r)) => {
+            (Some(Deferred::Insert(r)), _) => Some(r.clone()),
+            (Some(Deferred::Delete(_)), _) => None,
+            (Some(Deferred::Update(u)), Some(mut r)) => {
                 u.changes.apply(&mut r.data);
                 Some(r)
             }
@@ -256,38 +56,42 @@ impl<'k> FallbackStore<'k> {
             keys,
             name,
             slot: RefCell::new(slot),
-            pending: RefCell::new(pending),
+            deferred: RefCell::new(deferred),
             changed: RefCell::new(false),
             since,
         }
     }
 
-    /// The pending cookie to send when this request changed what is pending:
-    /// `Some(Some(value))` to set, `Some(None)` to clear.
+    /// The pending cookie this request leaves: [`Outgoing::Keep`] when it changed
+    /// nothing deferred, else the new value, or a clear when nothing is left deferred.
     #[must_use]
-    pub fn outgoing(&self) -> Option<Option<String>> {
-        (*self.changed.borrow()).then(|| {
-            self.pending
-                .borrow()
-                .as_ref()
-                .map(|p| p.encode(self.keys, self.name, self.since))
-        })
+    pub fn outgoing(&self) -> Outgoing {
+        if !*self.changed.borrow() {
+            return Outgoing::Keep;
+        }
+        match self.deferred.borrow().as_ref() {
+            Some(op) => Outgoing::Set(pending::encode(self.keys, self.name, op, self.since)),
+            None => Outgoing::Clear,
+        }
     }
 
-    /// When the pending operation was first recorded.
+    /// When the deferred operation was first recorded.
     #[must_use]
     pub fn since(&self) -> Timestamp {
         self.since
     }
 
-    /// Adds `op` to what is pending, refusing a pending cookie a browser would not keep.
-    fn record(&self, op: Pending) -> Result<(), StoreError> {
-        let combined = match self.pending.borrow().clone() {
+    /// Adds `op` to what is deferred, refusing a pending cookie a browser would not keep.
+    fn record(&self, op: Deferred) -> Result<(), StoreError> {
+        let combined = match self.deferred.borrow().clone() {
             Some(before) => before.then(op),
             None => Some(op),
         };
         if let Some(p) = &combined {
-            let bytes = cookie_bytes(self.name, &p.encode(self.keys, self.name, self.since));
+            let bytes = cookie_bytes(
+                self.name,
+                &pending::encode(self.keys, self.name, p, self.since),
+            );
             if bytes > MAX_COOKIE_BYTES {
                 return Err(StoreError::TooLarge {
                     bytes,
@@ -295,7 +99,7 @@ impl<'k> FallbackStore<'k> {
                 });
             }
         }
-        *self.pending.borrow_mut() = combined;
+        *self.deferred.borrow_mut() = combined;
         *self.changed.borrow_mut() = true;
         Ok(())
     }
@@ -318,7 +122,7 @@ impl Store for FallbackStore<'_> {
                 record.id
             )));
         }
-        self.record(Pending::Insert(record.clone()))?;
+        self.record(Deferred::Insert(record.clone()))?;
         *self.slot.borrow_mut() = Some(record.clone());
         Ok(())
     }
@@ -327,7 +131,7 @@ impl Store for FallbackStore<'_> {
         let Some(mut r) = self.slot.borrow().clone().filter(|r| r.id == u.id) else {
             return Ok(false);
         };
-        self.record(Pending::Update(u.clone()))?;
+        self.record(Deferred::Update(u.clone()))?;
         u.apply_to(&mut r);
         *self.slot.borrow_mut() = Some(r);
         Ok(true)
@@ -337,7 +141,7 @@ impl Store for FallbackStore<'_> {
         if self.slot.borrow().as_ref().is_none_or(|r| r.id != *id) {
             return Ok(false);
         }
-        self.record(Pending::Delete(*id))?;
+        self.record(Deferred::Delete(*id))?;
         *self.slot.borrow_mut() = None;
         Ok(true)
     }
@@ -381,8 +185,10 @@ pub fn snapshot_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::changes::Changes;
     use crate::cookie::key::Key;
     use crate::store::conformance::{self, conformance_tests, Caps};
+    use crate::store::deferred::WriteBack;
     use crate::store::memory::MemoryStore;
     use pollster::block_on;
     use serde_json::json;
@@ -399,6 +205,14 @@ mod tests {
         || FallbackStore::new(keys(), "p", None, None, T),
         Caps::ONE_SESSION_IN_A_COOKIE
     );
+
+    /// The pending cookie value a store sets.
+    fn set_value(store: &FallbackStore<'_>) -> String {
+        match store.outgoing() {
+            Outgoing::Set(v) => v,
+            other => panic!("expected a pending cookie, got {other:?}"),
+        }
+    }
 
     fn changes(v: serde_json::Value) -> Changes {
         let mut c = Changes::default();
@@ -427,10 +241,9 @@ mod tests {
             now: T,
         };
         assert_eq!(block_on(first.update(&u1)), Ok(true));
-        let cookie = first.outgoing().flatten().unwrap();
-        let (pending, since, _) = Pending::decode(keys(), "p", &cookie).unwrap();
-        assert_eq!(since, T);
-        let second = FallbackStore::new(keys(), "p", Some(snapshot), Some(pending), since);
+        let carried = pending::decode(keys(), "p", &set_value(&first)).unwrap();
+        assert_eq!(carried.since, T);
+        let second = FallbackStore::new(keys(), "p", Some(snapshot), Some(carried.op), T);
         assert_eq!(
             block_on(second.load(&r.id))
                 .unwrap()
@@ -450,11 +263,12 @@ mod tests {
             now: T.plus(5),
         };
         assert_eq!(block_on(second.update(&u2)), Ok(true));
-        let (pending, _, _) =
-            Pending::decode(keys(), "p", &second.outgoing().flatten().unwrap()).unwrap();
-        assert_eq!(pending.session_id(), Some(new_id));
+        let op = pending::decode(keys(), "p", &set_value(&second))
+            .unwrap()
+            .op;
+        assert_eq!(op.session_id(), Some(new_id));
         // D1 is back.
-        assert_eq!(block_on(pending.write_back(&d1)), Ok(true));
+        assert_eq!(block_on(op.write_back(&d1)), Ok(WriteBack::Written));
         assert_eq!(block_on(d1.load(&r.id)).unwrap(), None);
         let back = block_on(d1.load(&new_id)).unwrap().unwrap();
         assert_eq!(back.user_id.as_deref(), Some("bob"));
@@ -469,10 +283,9 @@ mod tests {
         let store = FallbackStore::new(keys(), "p", None, None, T);
         let r = conformance::record(Some("cy"), json!({"a": 1}));
         block_on(store.insert(&r)).unwrap();
-        let (pending, _, _) =
-            Pending::decode(keys(), "p", &store.outgoing().flatten().unwrap()).unwrap();
+        let op = pending::decode(keys(), "p", &set_value(&store)).unwrap().op;
         let d1 = MemoryStore::new();
-        block_on(pending.write_back(&d1)).unwrap();
+        block_on(op.write_back(&d1)).unwrap();
         let back = block_on(d1.load(&r.id)).unwrap().unwrap();
         assert_eq!(
             (back.user_id, back.data, back.expires_at),
@@ -493,40 +306,14 @@ mod tests {
             T,
         );
         block_on(store.delete(&r.id)).unwrap();
-        let (pending, _, _) =
-            Pending::decode(keys(), "p", &store.outgoing().flatten().unwrap()).unwrap();
-        assert_eq!(pending, Pending::Delete(r.id));
-        block_on(pending.write_back(&d1)).unwrap();
+        let op = pending::decode(keys(), "p", &set_value(&store)).unwrap().op;
+        assert_eq!(op, Deferred::Delete(r.id));
+        block_on(op.write_back(&d1)).unwrap();
         assert_eq!(block_on(d1.load(&r.id)).unwrap(), None);
         let fresh = conformance::record(None, json!({}));
         assert_eq!(
-            Pending::Insert(fresh.clone()).then(Pending::Delete(fresh.id)),
+            Deferred::Insert(fresh.clone()).then(Deferred::Delete(fresh.id)),
             None
-        );
-    }
-
-    #[test]
-    fn forged_or_foreign_pending_cookies_are_refused() {
-        let v = Pending::Delete(SessionId::random()).encode(keys(), "p", T);
-        assert!(Pending::decode(keys(), "p", &v).is_ok());
-        assert_eq!(
-            Pending::decode(keys(), "other", &v).unwrap_err(),
-            "bad_signature"
-        );
-        assert_eq!(
-            Pending::decode(keys(), "p", &v[1..]).unwrap_err(),
-            "malformed"
-        );
-        let forged = sealed::seal(
-            keys(),
-            VERSION,
-            "p",
-            TAG,
-            br#"{"op":"drop-tables","id":"x","exp":0,"at":0}"#,
-        );
-        assert_eq!(
-            Pending::decode(keys(), "p", &forged).unwrap_err(),
-            "bad_payload"
         );
     }
 }

@@ -4,6 +4,7 @@
 //! [`sql`] so the native SQLite twin used in tests runs exactly the same statements.
 
 pub mod cookie;
+pub mod deferred;
 pub mod fallback;
 pub mod memory;
 pub mod row;
@@ -13,21 +14,24 @@ pub mod sql;
 pub(crate) mod conformance;
 
 #[cfg(test)]
-mod sqlite;
+pub(crate) mod sqlite;
 
 use crate::changes::Changes;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
-use std::fmt;
+use thiserror::Error;
 
 /// A store operation that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StoreError {
     /// The backend failed (D1 down, SQL error, binding missing).
+    #[error("store backend error: {0}")]
     Backend(String),
     /// A stored row could not be read back (not a JSON object, bad id, bad time).
+    #[error("stored session is corrupt: {0}")]
     Corrupt(String),
     /// The session does not fit its medium (the cookie store's 4096-byte cookie).
+    #[error("session is too large: {bytes} bytes, the limit is {limit}")]
     TooLarge {
         /// Bytes it would take.
         bytes: usize,
@@ -35,23 +39,6 @@ pub enum StoreError {
         limit: usize,
     },
 }
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Backend(m) => write!(f, "store backend error: {m}"),
-            Self::Corrupt(m) => write!(f, "stored session is corrupt: {m}"),
-            Self::TooLarge { bytes, limit } => {
-                write!(
-                    f,
-                    "session is too large: {bytes} bytes, the limit is {limit}"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// One write to an existing session, applied atomically by the store.
 ///

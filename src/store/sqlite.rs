@@ -6,14 +6,14 @@ use super::{sql, Store, StoreError, Update};
 use crate::session::{Record, SessionId};
 use rusqlite::{params, Connection, OptionalExtension};
 
-struct SqliteStore(Connection);
+pub(crate) struct SqliteStore(Connection);
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
 impl SqliteStore {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(include_str!("../../migrations/0001_sessions.sql"))
             .unwrap();

@@ -1,0 +1,180 @@
+//! The pending cookie: a [`Deferred`] write kept through a D1 outage, sealed as
+//! `p1.<base64url JSON>.<mac>`, with when it was first recorded.
+
+use super::key::{KeyUse, Keyring};
+use super::{sealed, CookieError};
+use crate::changes::Changes;
+use crate::session::{Data, Record, SessionId};
+use crate::store::deferred::Deferred;
+use crate::store::Update;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+const VERSION: &str = "sessiongate-pending-v1";
+const TAG: &str = "p1";
+
+/// The pending cookie's JSON.
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    /// `insert`, `update` or `delete`.
+    op: String,
+    /// The session in D1 (for an insert: the new one).
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_id: Option<String>,
+    /// `Some(user)` sets the user; `Some(None)` is not used (logout deletes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(default)]
+    clear: bool,
+    /// Touched keys: a value sets, `null` removes.
+    #[serde(default)]
+    keys: Data,
+    /// Expiry the write-back sets.
+    exp: i64,
+    /// Absolute expiry of an inserted session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    abs: Option<i64>,
+    /// When the operation was first recorded.
+    at: i64,
+}
+
+/// A pending cookie, decoded and verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carried {
+    /// The deferred write.
+    pub op: Deferred,
+    /// When it was first recorded.
+    pub since: Timestamp,
+    /// Which key verified it.
+    pub key: KeyUse,
+}
+
+/// The signed pending-cookie value of `op`, recorded since `since`.
+#[must_use]
+pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> String {
+    let wire = match op {
+        Deferred::Insert(r) => Wire {
+            op: "insert".into(),
+            id: r.id.to_string(),
+            new_id: None,
+            user: r.user_id.clone(),
+            clear: false,
+            keys: r.data.clone(),
+            exp: r.expires_at.unix(),
+            abs: r.absolute_expires_at.map(Timestamp::unix),
+            at: since.unix(),
+        },
+        Deferred::Update(u) => Wire {
+            op: "update".into(),
+            id: u.id.to_string(),
+            new_id: u.new_id.map(|n| n.to_string()),
+            user: u.user_id.clone().flatten(),
+            clear: u.changes.clears(),
+            keys: u.changes.entries(),
+            exp: u.expires_at.unix(),
+            abs: None,
+            at: since.unix(),
+        },
+        Deferred::Delete(id) => Wire {
+            op: "delete".into(),
+            id: id.to_string(),
+            new_id: None,
+            user: None,
+            clear: false,
+            keys: Data::new(),
+            exp: 0,
+            abs: None,
+            at: since.unix(),
+        },
+    };
+    // Strings, integers and JSON values always serialize.
+    let json = serde_json::to_vec(&wire).unwrap_or_default();
+    sealed::seal(keys, VERSION, name, TAG, &json)
+}
+
+/// The deferred write a pending-cookie value holds.
+///
+/// # Errors
+/// [`CookieError::Malformed`], [`CookieError::BadSignature`], or
+/// [`CookieError::BadPayload`] when a verified body is not an operation.
+pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, CookieError> {
+    use CookieError::BadPayload;
+    let opened = sealed::open(keys, VERSION, name, value, sealed::MAX_VALUE_LEN, |t| {
+        t == TAG
+    })?;
+    let w: Wire = serde_json::from_slice(&opened.body).map_err(|_| BadPayload)?;
+    let id: SessionId = w.id.parse().map_err(|_| BadPayload)?;
+    let at = Timestamp::from_unix(w.at);
+    let op = match w.op.as_str() {
+        "insert" => Deferred::Insert(Record {
+            id,
+            user_id: w.user,
+            data: w.keys,
+            created_at: at,
+            expires_at: Timestamp::from_unix(w.exp),
+            absolute_expires_at: w.abs.map(Timestamp::from_unix),
+            updated_at: at,
+            version: 1,
+        }),
+        "update" => {
+            let new_id = w
+                .new_id
+                .map(|n| n.parse())
+                .transpose()
+                .map_err(|_| BadPayload)?;
+            let mut changes = Changes::default();
+            if w.clear {
+                changes.clear();
+            }
+            for (k, v) in w.keys {
+                changes.set(&k, (!v.is_null()).then_some(v));
+            }
+            Deferred::Update(Update {
+                id,
+                new_id,
+                user_id: w.user.map(Some),
+                changes,
+                expires_at: Timestamp::from_unix(w.exp),
+                now: at,
+            })
+        }
+        "delete" => Deferred::Delete(id),
+        _ => return Err(BadPayload),
+    };
+    Ok(Carried {
+        op,
+        since: at,
+        key: opened.key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookie::key::Key;
+    use std::sync::OnceLock;
+
+    fn keys() -> &'static Keyring {
+        static KEYS: OnceLock<Keyring> = OnceLock::new();
+        KEYS.get_or_init(|| Keyring::new(Key::derive(&[9; 32], "cookie").unwrap(), vec![]))
+    }
+
+    const T: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    #[test]
+    fn forged_or_foreign_pending_cookies_are_refused() {
+        let v = encode(keys(), "p", &Deferred::Delete(SessionId::random()), T);
+        assert!(decode(keys(), "p", &v).is_ok());
+        assert_eq!(decode(keys(), "other", &v), Err(CookieError::BadSignature));
+        assert_eq!(decode(keys(), "p", &v[1..]), Err(CookieError::Malformed));
+        let forged = sealed::seal(
+            keys(),
+            VERSION,
+            "p",
+            TAG,
+            br#"{"op":"drop-tables","id":"x","exp":0,"at":0}"#,
+        );
+        assert_eq!(decode(keys(), "p", &forged), Err(CookieError::BadPayload));
+    }
+}

@@ -1,0 +1,43 @@
+//! `POST /__session/logout` once the edge has checked it is same-origin: the session is
+//! deleted server-side and both cookies cleared. A delete D1 refuses waits in the
+//! pending cookie, like any write during an outage, and is written back when D1 answers.
+
+use super::backend::Backend;
+use super::journal::Level;
+use super::resolve::Inbound;
+use super::{Context, Finished};
+use crate::config::StoreKind;
+use crate::cookie::{pending, reference, set_cookie};
+use crate::manager::SaveError;
+use crate::store::deferred::Deferred;
+use crate::store::Store;
+use serde_json::json;
+
+impl Context<'_> {
+    /// Logs the request's session out: `d1` is the D1 store, `None` when its binding is
+    /// missing (the cookie store then has nothing server-side to delete).
+    pub async fn logout<S: Store>(self, d1: Option<&S>, inbound: &Inbound) -> Finished {
+        let cfg = self.cfg;
+        let mut pending_cookie = set_cookie::clear(&cfg.pending_cookie);
+        let found = inbound
+            .session
+            .iter()
+            .find_map(|v| reference::decode(&cfg.keys, &cfg.cookie.name, v).ok());
+        if let (Some(d1), Some(found), StoreKind::D1) = (d1, found, cfg.store) {
+            let manager = self.manager(Backend::D1(d1));
+            if let Err(SaveError::Store(e)) = manager.delete(&found.id).await {
+                let fields = json!({ "session_id": found.id.to_string(), "error": e.to_string() });
+                self.journal
+                    .log(Level::Error, "logout_delete_failed", fields);
+                let name = &cfg.pending_cookie.name;
+                let op = pending::encode(&cfg.keys, name, &Deferred::Delete(found.id), self.now);
+                pending_cookie = set_cookie::set(&cfg.pending_cookie, &op, cfg.expiry.idle_secs);
+            }
+        }
+        Finished {
+            set_cookies: vec![set_cookie::clear(&cfg.cookie), pending_cookie],
+            signals: self.journal.take_signals(),
+            events: self.journal.take_events(),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The origin's commands applied to the session, and the save policy: nothing is
+//! written blind while the store is unavailable, and a write D1 refuses is kept in the
+//! pending cookie instead of being lost.
+
+use super::backend::Backend;
+use super::journal::Level;
+use super::{Exchange, Finished};
+use crate::manager::{CookieChange, SaveError};
+use crate::protocol::{parse_commands, Commands, StoreLabel};
+use crate::signal::{Exception, Reason, Signal};
+use crate::store::fallback::FallbackStore;
+use crate::store::{Store, StoreError};
+use serde_json::json;
+
+/// The origin's command headers as it sent them (`None` when absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCommands<'r> {
+    /// `<prefix>Update`.
+    pub update: Option<&'r str>,
+    /// `<prefix>User-Id`.
+    pub user_id: Option<&'r str>,
+    /// `<prefix>Action`.
+    pub action: Option<&'r str>,
+}
+
+impl<'a, S: Store> Exchange<'a, S> {
+    /// The origin answered with `status` and `commands`: applies them, saves, and
+    /// decides the cookies. A `101` (WebSocket upgrade) cannot carry a `Set-Cookie`, so
+    /// it changes nothing. Bad commands are skipped, logged and signalled.
+    pub async fn finish(mut self, status: u16, commands: RawCommands<'_>) -> Finished {
+        if status == 101 {
+            return self.abandon();
+        }
+        let (cmds, errors) = parse_commands(commands.update, commands.user_id, commands.action);
+        let session_id = self.session.id();
+        for e in &errors {
+            let sid = session_id.map(|i| i.to_string());
+            let fields = json!({ "session_id": sid, "error": e.to_string() });
+            self.cx.journal.log(Level::Warn, "bad_command", fields);
+            self.cx.journal.signal(Signal::DataSaveFailed {
+                session_id,
+                reason: Reason::BadCommand,
+                exception: Some(Exception::new("BadCommand", e)),
+            });
+        }
+        self.apply(&cmds);
+        let change = self.save().await;
+        let set_cookies = self.set_cookies(change);
+        self.finished(set_cookies)
+    }
+
+    /// The commands as session operations: clear before the update, so `clear` + an
+    /// update leaves exactly the update.
+    fn apply(&mut self, cmds: &Commands) {
+        let (a, session) = (cmds.actions, &mut self.session);
+        if a.clear {
+            session.clear();
+        }
+        if let Some(patch) = &cmds.update {
+            session.merge(patch);
+        }
+        if let Some(user) = &cmds.login {
+            session.login(user);
+        }
+        if a.cycle {
+            session.cycle();
+        }
+        if a.create {
+            session.create();
+        }
+        if a.delete {
+            session.delete();
+        }
+        if a.revoke_user {
+            session.revoke_user();
+        }
+    }
+
+    /// Saves the session and decides the session cookie.
+    async fn save(&mut self) -> CookieChange {
+        let journal = &self.cx.journal;
+        if self.label == StoreLabel::Unavailable {
+            // Writing blind while the store is failing could replace a live session:
+            // keep the cookie.
+            if self.session.modified() {
+                let fields = json!({ "error": "session store unavailable on read" });
+                journal.log(Level::Error, "session_save_failed", fields);
+                journal.signal(Signal::DataSaveFailed {
+                    session_id: None,
+                    reason: Reason::StoreUnavailable,
+                    exception: None,
+                });
+            }
+            return CookieChange::Keep;
+        }
+        let before = self.session.id().map(|i| i.to_string());
+        let saved = self.manager.save(&mut self.session, self.cx.now).await;
+        let Some(e) = &saved.error else {
+            return self.next_cookie(&saved);
+        };
+        let error = match e {
+            SaveError::NotFound => "not_found".to_owned(),
+            SaveError::Store(e) => e.to_string(),
+        };
+        let fields = json!({ "session_id": before, "error": error });
+        journal.log(Level::Error, "session_save_failed", fields);
+        let refused = matches!(e, SaveError::Store(StoreError::Backend(_)));
+        if refused && self.cx.cfg.fallback_window_secs > 0 {
+            if let Backend::D1(_) = self.manager.store() {
+                // D1 refused the write: keep it in the pending cookie instead of losing it.
+                return self.divert().await.unwrap_or(CookieChange::Keep);
+            }
+        }
+        self.next_cookie(&saved)
+    }
+
+    /// Saves the session into the pending cookie after D1 refused the write; `None` when
+    /// even that fails (the session cookie is then kept).
+    async fn divert(&mut self) -> Option<CookieChange> {
+        let (cfg, now) = (self.cx.cfg, self.cx.now);
+        self.cx.journal.signal(Signal::StoreDegraded {
+            reason: Reason::WriteFailed,
+            exception: Exception::new(
+                "StoreError",
+                "D1 refused the write; kept in the pending cookie",
+            ),
+        });
+        let current = self.session.record().cloned();
+        let name = &cfg.pending_cookie.name;
+        let store = FallbackStore::new(&cfg.keys, name, current, None, now);
+        self.manager = self.cx.manager(Backend::Fallback(store));
+        let saved = self.manager.save(&mut self.session, now).await;
+        if saved.error.is_some() {
+            return None;
+        }
+        let sid = self.session.id().map(|i| i.to_string());
+        let fields = json!({ "session_id": sid });
+        self.cx
+            .journal
+            .log(Level::Warn, "session_saved_pending", fields);
+        self.label = StoreLabel::CookieFallback;
+        Some(saved.cookie)
+    }
+}

@@ -1,0 +1,128 @@
+//! The cookie store: the session is the cookie; no D1 binding means this store too.
+
+use super::{config, request, Browser, Flaky, Reply, OLD_SECRET, SECRET, T0};
+use crate::cookie::full;
+use crate::protocol::StoreLabel;
+use crate::store::memory::MemoryStore;
+use serde_json::{json, Value};
+
+/// No database: the type the edge would pass when the binding is missing.
+const NO_D1: Option<&Flaky<MemoryStore>> = None;
+
+#[test]
+fn the_session_round_trips_in_the_cookie() {
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
+    let d1 = Flaky::new(MemoryStore::new());
+    let mut b = Browser::default();
+    let seen = request(
+        &cfg,
+        Some(&d1),
+        &mut b,
+        T0,
+        Reply::update(r#"{"cart":[1]}"#),
+    );
+    assert_eq!(seen.label, StoreLabel::Cookie);
+    assert_eq!(
+        d1.ops(),
+        (0, 0),
+        "configured for cookies: D1 is never asked"
+    );
+    let value = b.get("session_id").expect("the session cookie");
+    let (record, _) = full::decode(&cfg.keys, "session_id", value).expect("a full cookie");
+    assert_eq!(Value::Object(record.data), json!({"cart": [1]}));
+    let next = request(
+        &cfg,
+        Some(&d1),
+        &mut b,
+        T0.plus(5),
+        Reply::update(r#"{"b":2}"#),
+    );
+    assert_eq!(next.id(), Some(record.id));
+    let value = b.get("session_id").expect("rewritten on every write");
+    let (record, _) = full::decode(&cfg.keys, "session_id", value).expect("a full cookie");
+    assert_eq!(Value::Object(record.data), json!({"cart": [1], "b": 2}));
+}
+
+#[test]
+fn a_missing_d1_binding_means_the_cookie_store() {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    let seen = request(&cfg, NO_D1, &mut b, T0, Reply::login("ann"));
+    assert_eq!(seen.label, StoreLabel::Cookie);
+    let next = request(&cfg, NO_D1, &mut b, T0.plus(1), Reply::OK);
+    assert_eq!(next.header("X-Session-User-Id"), Some("ann"));
+    assert!(
+        next.set_cookies.is_empty(),
+        "steady state: no cookie rewrite"
+    );
+}
+
+#[test]
+fn a_session_too_large_for_a_cookie_keeps_the_old_cookie() {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    request(&cfg, NO_D1, &mut b, T0, Reply::update(r#"{"small":1}"#));
+    let before = b.get("session_id").map(str::to_owned);
+    // Random ids deflate to about half: still well over 4096 bytes.
+    let big: String = (0..400)
+        .map(|_| crate::session::SessionId::random().to_string())
+        .collect();
+    let update = format!(r#"{{"big":"{big}"}}"#);
+    let seen = request(&cfg, NO_D1, &mut b, T0.plus(1), Reply::update(&update));
+    assert!(seen.set_cookies.is_empty());
+    assert_eq!(b.get("session_id").map(str::to_owned), before);
+    assert!(seen.signal_names().contains(&"session_data_save_failed"));
+    let event = &seen.events[0];
+    assert_eq!(event.name, "session_save_failed");
+    assert!(event.fields["error"]
+        .as_str()
+        .is_some_and(|e| e.ends_with("the limit is 4096")));
+}
+
+#[test]
+fn a_cookie_under_a_retired_key_is_reissued() {
+    let before = config(&[("SESSION_STORE", "cookie"), ("SESSION_SECRET", OLD_SECRET)]);
+    let after = config(&[
+        ("SESSION_STORE", "cookie"),
+        ("SESSION_SECRET_FALLBACKS", OLD_SECRET),
+    ]);
+    let mut b = Browser::default();
+    request(&before, NO_D1, &mut b, T0, Reply::login("ann"));
+    let seen = request(&after, NO_D1, &mut b, T0.plus(1), Reply::OK);
+    assert_eq!(seen.header("X-Session-User-Id"), Some("ann"));
+    let only_new = config(&[("SESSION_SECRET", SECRET)]);
+    let value = b.get("session_id").expect("re-issued");
+    assert!(full::decode(&only_new.keys, "session_id", value).is_ok());
+}
+
+#[test]
+fn logout_and_expiry_clear_the_cookie() {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    request(&cfg, NO_D1, &mut b, T0, Reply::login("ann"));
+    let expired = request(&cfg, NO_D1, &mut b, T0.plus(1800), Reply::OK);
+    assert!(expired.session.is_none());
+    assert!(expired.signal_names().contains(&"session_expired"));
+    assert_eq!(b.get("session_id"), None);
+    request(&cfg, NO_D1, &mut b, T0.plus(1801), Reply::login("bo"));
+    let out = request(&cfg, NO_D1, &mut b, T0.plus(1802), Reply::action("delete"));
+    assert_eq!(
+        out.signal_names(),
+        ["session_data_retrieved", "session_deleted"]
+    );
+    assert_eq!(b.get("session_id"), None);
+}
+
+#[test]
+fn a_forged_cookie_starts_a_fresh_session() {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    b.jar.insert(
+        "session_id".into(),
+        "s1.e30.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    );
+    let seen = request(&cfg, NO_D1, &mut b, T0, Reply::OK);
+    assert!(seen.session.is_none());
+    assert_eq!(seen.signal_names(), ["session_cookie_rejected"]);
+    assert_eq!(b.get("session_id"), None, "cleared");
+}

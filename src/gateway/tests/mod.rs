@@ -1,0 +1,304 @@
+//! The request path's state machine, natively: every branch over the memory store and
+//! the D1 SQL on SQLite, each wrapped in a store that fails on demand. A [`Browser`]
+//! keeps the cookies between requests as a browser would.
+
+mod cookie_store;
+mod d1;
+mod headers;
+mod outage;
+
+use super::journal::Event;
+use super::save::RawCommands;
+use super::{Context, Exchange, Finished, Inbound};
+use crate::config::Config;
+use crate::protocol::StoreLabel;
+use crate::session::{Record, SessionId};
+use crate::signal::Signal;
+use crate::store::{Store, StoreError, Update};
+use crate::time::Timestamp;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+pub(super) const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+pub(super) const SECRET: &str = "gateway-test-secret-gateway-test-secret";
+pub(super) const OLD_SECRET: &str = "retired-secret-retired-secret-retired-!!";
+
+/// A configuration from `vars` on top of a secret and a 30-minute idle timeout.
+pub(super) fn config(vars: &[(&str, &str)]) -> Config {
+    Config::from_vars(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| match name {
+                "SESSION_SECRET" => Some(SECRET.to_owned()),
+                "SESSION_TIMEOUT_MINUTES" => Some("30".to_owned()),
+                _ => None,
+            })
+    })
+    .expect("test configuration")
+}
+
+/// Which operations fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fail {
+    Nothing,
+    Reads,
+    Writes,
+    All,
+    /// Reads find an undecodable row.
+    Corrupt,
+}
+
+/// A store that fails on demand and counts what reaches it.
+pub(super) struct Flaky<S> {
+    pub inner: S,
+    pub fail: Cell<Fail>,
+    pub reads: Cell<u32>,
+    pub writes: Cell<u32>,
+}
+
+impl<S: Store> Flaky<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            fail: Cell::new(Fail::Nothing),
+            reads: Cell::new(0),
+            writes: Cell::new(0),
+        }
+    }
+
+    /// Makes `fail` fail from now on.
+    pub fn failing(&self, fail: Fail) {
+        self.fail.set(fail);
+    }
+
+    /// (reads, writes) since the last call.
+    pub fn ops(&self) -> (u32, u32) {
+        (self.reads.replace(0), self.writes.replace(0))
+    }
+
+    /// The stored row of `id`, bypassing the failure.
+    pub fn row(&self, id: SessionId) -> Option<Record> {
+        pollster::block_on(self.inner.load(&id)).expect("inner store")
+    }
+
+    fn read(&self) -> Result<(), StoreError> {
+        self.reads.set(self.reads.get() + 1);
+        match self.fail.get() {
+            Fail::Reads | Fail::All => Err(StoreError::Backend("injected read failure".into())),
+            Fail::Corrupt => Err(StoreError::Corrupt(
+                "injected: data is not an object".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self) -> Result<(), StoreError> {
+        self.writes.set(self.writes.get() + 1);
+        match self.fail.get() {
+            Fail::Writes | Fail::All => Err(StoreError::Backend("injected write failure".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S: Store> Store for Flaky<S> {
+    async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        self.read()?;
+        self.inner.load(id).await
+    }
+
+    async fn insert(&self, record: &Record) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.insert(record).await
+    }
+
+    async fn update(&self, update: &Update) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.update(update).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.delete(id).await
+    }
+
+    async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.write()?;
+        self.inner.delete_user(user_id).await
+    }
+}
+
+/// The cookies a browser keeps: `Set-Cookie` applied by name, `Max-Age=0` deletes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Browser {
+    pub jar: BTreeMap<String, String>,
+}
+
+impl Browser {
+    pub fn apply(&mut self, set_cookies: &[String]) {
+        for c in set_cookies {
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if attrs.contains("Max-Age=0;") || attrs.ends_with("Max-Age=0") {
+                self.jar.remove(name);
+            } else {
+                self.jar.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.jar.get(name).map(String::as_str)
+    }
+
+    pub fn header(&self) -> Option<String> {
+        let pairs: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+}
+
+/// What the origin sends back.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Reply<'r> {
+    pub status: u16,
+    pub update: Option<&'r str>,
+    pub user_id: Option<&'r str>,
+    pub action: Option<&'r str>,
+}
+
+impl<'r> Reply<'r> {
+    pub const OK: Self = Self {
+        status: 200,
+        update: None,
+        user_id: None,
+        action: None,
+    };
+
+    pub fn update(update: &'r str) -> Self {
+        Self {
+            update: Some(update),
+            ..Self::OK
+        }
+    }
+
+    pub fn login(user: &'r str) -> Self {
+        Self {
+            user_id: Some(user),
+            ..Self::OK
+        }
+    }
+
+    pub fn action(action: &'r str) -> Self {
+        Self {
+            action: Some(action),
+            ..Self::OK
+        }
+    }
+}
+
+/// One request as the edge runs it, with what each step decided.
+#[derive(Debug)]
+pub(super) struct Seen {
+    /// `X-Session-Store`.
+    pub label: StoreLabel,
+    /// The session the origin was told about.
+    pub session: Option<Record>,
+    /// The headers injected for the origin.
+    pub headers: BTreeMap<String, String>,
+    /// Cookies set or cleared.
+    pub set_cookies: Vec<String>,
+    pub signals: Vec<Signal>,
+    pub events: Vec<Event>,
+}
+
+impl Seen {
+    pub fn signal_names(&self) -> Vec<&'static str> {
+        self.signals.iter().map(Signal::name).collect()
+    }
+
+    pub fn event_names(&self) -> Vec<&'static str> {
+        self.events.iter().map(|e| e.name).collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn id(&self) -> Option<SessionId> {
+        self.session.as_ref().map(|r| r.id)
+    }
+}
+
+/// Runs one request from `browser` through the core at `now`, the origin answering
+/// `reply`; `d1` is the database store (`None`: no binding).
+pub(super) fn request<S: Store>(
+    cfg: &Config,
+    d1: Option<&S>,
+    browser: &mut Browser,
+    now: Timestamp,
+    reply: Reply<'_>,
+) -> Seen {
+    let header = browser.header();
+    let (inbound, _) = Inbound::take(
+        header.as_deref(),
+        &cfg.cookie.name,
+        &cfg.pending_cookie.name,
+    );
+    pollster::block_on(async {
+        let exchange = Exchange::begin(Context::new(cfg, now, false), d1, &inbound).await;
+        let label = exchange.label();
+        let session = exchange.session().record().cloned();
+        let headers = exchange
+            .inject("GET", "https://app.example/page")
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let raw = RawCommands {
+            update: reply.update,
+            user_id: reply.user_id,
+            action: reply.action,
+        };
+        let Finished {
+            set_cookies,
+            signals,
+            events,
+        } = exchange.finish(reply.status, raw).await;
+        browser.apply(&set_cookies);
+        Seen {
+            label,
+            session,
+            headers,
+            set_cookies,
+            signals,
+            events,
+        }
+    })
+}
+
+/// One test per case per database store: `$case` functions take a `&Flaky<S>`.
+macro_rules! per_store {
+    ($($case:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(&$crate::gateway::tests::Flaky::new(
+                        $crate::store::memory::MemoryStore::new(),
+                    ));
+                }
+            )+
+        }
+        mod sqlite {
+            $(
+                #[test]
+                fn $case() {
+                    super::$case(&$crate::gateway::tests::Flaky::new(
+                        $crate::store::sqlite::SqliteStore::new(),
+                    ));
+                }
+            )+
+        }
+    };
+}
+pub(super) use per_store;
