@@ -271,79 +271,64 @@ impl<S: Store> SessionManager<S> {
             expires_at: renewal.unwrap_or(current.expires_at),
             now,
         };
-        let only_renewal = !cycle && !data_changed;
-        let fail_signal = |reason| {
-            if only_renewal {
-                Signal::RenewalFailed {
-                    session_id: current.id,
-                    reason,
-                }
-            } else {
-                Signal::DataSaveFailed {
-                    session_id: Some(current.id),
-                    reason,
-                    exception: None,
-                }
-            }
-        };
         match self.store.update(&update).await {
-            Ok(true) => {
-                let id = update.new_id.unwrap_or(current.id);
-                if data_changed {
-                    self.signal(Signal::DataSaved {
-                        session_id: id,
-                        saved_keys: update.changes.keys(),
-                    });
-                }
-                let mut record = current.clone();
-                update.apply_to(&mut record);
-                if cycle {
-                    let user_id = record.user_id.clone();
-                    self.signal(Signal::Cycled {
-                        old_session_id: current.id,
-                        session_id: id,
-                        user_id,
-                    });
-                }
-                if let Some(expires_at) = renewal {
-                    self.signal(Signal::Renewed {
-                        session_id: id,
-                        expires_at,
-                    });
-                }
-                let cookie = if cycle || renewal.is_some() {
-                    CookieChange::Set {
-                        id,
-                        max_age: ExpiryPolicy::max_age(record.expires_at, now),
-                    }
-                } else {
-                    CookieChange::Keep
-                };
-                session.saved(Some(record));
-                Saved {
-                    cookie,
-                    error: None,
-                }
-            }
+            Ok(true) => self.updated(session, current, &update, renewal, now),
             Ok(false) => {
-                self.signal(fail_signal(Reason::NotFound));
+                self.signal(update_failed(&update, Reason::NotFound, None));
                 session.saved(None);
                 Saved::failed(CookieChange::Clear, SaveError::NotFound)
             }
             Err(e) => {
-                let signal = match fail_signal(failure_reason(&e)) {
-                    Signal::DataSaveFailed {
-                        session_id, reason, ..
-                    } => Signal::DataSaveFailed {
-                        session_id,
-                        reason,
-                        exception: Some(exception(&e)),
-                    },
-                    other => other,
-                };
-                self.signal(signal);
+                let exception = Some(exception(&e));
+                self.signal(update_failed(&update, failure_reason(&e), exception));
                 Saved::failed(CookieChange::Keep, SaveError::Store(e))
             }
+        }
+    }
+
+    /// After the store applied `update` to `current`: the signals, the session's new
+    /// state and the cookie (sent again when the id or the expiry changed).
+    fn updated(
+        &self,
+        session: &mut Session,
+        mut record: Record,
+        update: &Update,
+        renewal: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Saved {
+        let (old, id) = (record.id, update.new_id.unwrap_or(record.id));
+        if !update.changes.is_empty() {
+            self.signal(Signal::DataSaved {
+                session_id: id,
+                saved_keys: update.changes.keys(),
+            });
+        }
+        update.apply_to(&mut record);
+        if update.new_id.is_some() {
+            self.signal(Signal::Cycled {
+                old_session_id: old,
+                session_id: id,
+                user_id: record.user_id.clone(),
+            });
+        }
+        if let Some(expires_at) = renewal {
+            self.signal(Signal::Renewed {
+                session_id: id,
+                expires_at,
+            });
+        }
+        let cookie = if update.new_id.is_some() || renewal.is_some() {
+            CookieChange::Set {
+                id,
+                max_age: ExpiryPolicy::max_age(record.expires_at, now),
+            }
+        } else {
+            CookieChange::Keep
+        };
+        session.saved(Some(record));
+        Saved {
+            cookie,
+            error: None,
         }
     }
 
@@ -431,6 +416,23 @@ impl<S: Store> SessionManager<S> {
                 });
                 Saved::failed(CookieChange::Clear, SaveError::Store(e))
             }
+        }
+    }
+}
+
+/// The signal of a failed update: a renewal's, or a data save's (which carries the
+/// error).
+fn update_failed(update: &Update, reason: Reason, exception: Option<Exception>) -> Signal {
+    if update.new_id.is_none() && update.changes.is_empty() {
+        Signal::RenewalFailed {
+            session_id: update.id,
+            reason,
+        }
+    } else {
+        Signal::DataSaveFailed {
+            session_id: Some(update.id),
+            reason,
+            exception,
         }
     }
 }
