@@ -38,6 +38,7 @@ pub mod signal;
 pub mod store;
 pub mod time;
 pub mod url;
+pub mod write;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

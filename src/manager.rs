@@ -33,7 +33,7 @@
 use crate::expiry::ExpiryPolicy;
 use crate::session::{Record, Session, SessionId};
 use crate::signal::{Exception, Reason, Signal, SignalLog};
-use crate::store::{Store, StoreError, Update};
+use crate::store::{Store, StoreError, Update, UserChange};
 use crate::time::Timestamp;
 use thiserror::Error;
 
@@ -266,7 +266,9 @@ impl<S: Store> SessionManager<S> {
         let update = Update {
             id: current.id,
             new_id: cycle.then(SessionId::random),
-            user_id: p.login.map(|u| Some(u.to_owned())),
+            user: p
+                .login
+                .map_or(UserChange::Keep, |u| UserChange::Set(u.to_owned())),
             changes: p.changes.clone(),
             expires_at: renewal.unwrap_or(current.expires_at),
             now,

@@ -12,7 +12,7 @@ use sessiongate::cookie::pending;
 use sessiongate::cookie::reference::{self, Snapshot};
 use sessiongate::session::{Data, Record, SessionId};
 use sessiongate::store::deferred::Deferred;
-use sessiongate::store::Update;
+use sessiongate::store::{Update, UserChange};
 use sessiongate::time::Timestamp;
 
 const FULL_S1: &str =
@@ -157,7 +157,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
     let update = Deferred::Update(Update {
         id: id(),
         new_id: Some(id2()),
-        user_id: Some(Some("carol".into())),
+        user: UserChange::Set("carol".into()),
         changes,
         expires_at: T.plus(10_900),
         // The pending cookie keeps one time: when the operation was first recorded.

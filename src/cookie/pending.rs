@@ -5,9 +5,8 @@ use super::key::{KeyUse, Keyring};
 use super::{sealed, CookieError};
 use crate::changes::Changes;
 use crate::session::{Data, Record, SessionId};
-use crate::store::deferred::Deferred;
-use crate::store::Update;
 use crate::time::Timestamp;
+use crate::write::{Deferred, Update, UserChange};
 use serde::{Deserialize, Serialize};
 
 const VERSION: &str = "sessiongate-pending-v1";
@@ -69,7 +68,11 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             op: "update".into(),
             id: u.id.to_string(),
             new_id: u.new_id.map(|n| n.to_string()),
-            user: u.user_id.clone().flatten(),
+            user: match &u.user {
+                UserChange::Set(user) => Some(user.clone()),
+                // A logout deletes: an update never clears the user.
+                UserChange::Keep | UserChange::Clear => None,
+            },
             clear: u.changes.clears(),
             keys: u.changes.entries(),
             exp: u.expires_at.unix(),
@@ -133,7 +136,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
             Deferred::Update(Update {
                 id,
                 new_id,
-                user_id: w.user.map(Some),
+                user: w.user.map_or(UserChange::Keep, UserChange::Set),
                 changes,
                 expires_at: Timestamp::from_unix(w.exp),
                 now: at,

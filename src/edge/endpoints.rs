@@ -3,14 +3,14 @@
 
 use super::d1::D1Store;
 use super::gateway::Call;
+use super::respond::{respond, text};
 use super::{log, ASSETS, SESSION_SIGNALS};
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::gateway::{self, Inbound};
 use crate::time::Timestamp;
 use crate::url::same_origin;
 use serde_json::json;
-use worker::wasm_bindgen::JsValue;
-use worker::web_sys::{Headers, Request, Response, ResponseInit};
+use worker::web_sys::{Request, Response};
 use worker::{Context, Env, Fetcher, Result};
 
 /// Answers a request under `/__session`.
@@ -121,19 +121,4 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         "application/json",
         &body.to_string(),
     )
-}
-
-/// A short plain-text response.
-pub fn text(status: u16, body: &str) -> Result<Response> {
-    respond(status, "text/plain; charset=utf-8", body)
-}
-
-fn respond(status: u16, content_type: &str, body: &str) -> Result<Response> {
-    let headers = Headers::new()?;
-    headers.set("content-type", content_type)?;
-    headers.set("cache-control", "no-store")?;
-    let init = ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&JsValue::from(&headers));
-    Ok(Response::new_with_opt_str_and_init(Some(body), &init)?)
 }

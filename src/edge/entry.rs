@@ -1,6 +1,6 @@
 //! The gateway's fetch entry and its per-isolate configuration.
 
-use super::{config_from_env, endpoints, gateway, log, RESERVED_PREFIX};
+use super::{config_from_env, endpoints, gateway, log, respond, RESERVED_PREFIX};
 use crate::config::{Config, ConfigError};
 use crate::time::Timestamp;
 use serde_json::json;
@@ -41,6 +41,6 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     }
     match cfg.as_ref() {
         Ok(cfg) => gateway::handle(req, &env, &ctx, cfg, now).await,
-        Err(_) => endpoints::text(500, "sessiongate is misconfigured: see /__session/health\n"),
+        Err(_) => respond::text(500, "sessiongate is misconfigured: see /__session/health\n"),
     }
 }

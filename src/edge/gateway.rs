@@ -7,7 +7,7 @@
 //! unless a cookie or a sessiongate header requires a change.
 
 use super::d1::D1Store;
-use super::{endpoints, log, signals};
+use super::{log, respond, signals};
 use crate::config::Config;
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
@@ -88,7 +88,7 @@ pub async fn handle(
     }
     let Some(resp) = forward(&req, headers, cfg, &target).await? else {
         call.report(exchange.abandon());
-        return endpoints::text(502, "Bad Gateway: origin unreachable\n");
+        return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
     let status = resp.status();
     let rh = resp.headers();

@@ -18,6 +18,8 @@ mod gateway;
 #[cfg(feature = "gateway")]
 mod log;
 #[cfg(feature = "gateway")]
+mod respond;
+#[cfg(feature = "gateway")]
 mod signals;
 
 pub use d1::D1Store;

@@ -19,7 +19,7 @@ use crate::protocol::StoreLabel;
 use crate::session::{Record, Session, SessionId};
 use crate::signal::{Exception, Reason, Signal};
 use crate::store::cookie::CookieStore;
-use crate::store::deferred::WriteBack;
+use crate::store::deferred::{self, WriteBack};
 use crate::store::fallback::{snapshot_record, FallbackStore};
 use crate::store::Store;
 use serde_json::json;
@@ -269,7 +269,7 @@ impl Context<'_> {
     async fn write_back<S: Store>(&self, d1: &S, carried: &Carried) -> bool {
         let session_id = carried.op.session_id();
         let sid = session_id.map(|i| i.to_string());
-        match carried.op.write_back(d1).await {
+        match deferred::write_back(&carried.op, d1).await {
             Ok(WriteBack::Written) => {
                 let since = carried.since.to_rfc3339();
                 let fields = json!({ "session_id": sid, "since": since });

@@ -2,7 +2,7 @@
 //! [`conformance_tests!`], which makes one `#[test]` per case below, so a failure names
 //! its store and its case (`store::sqlite::tests::round_trip`).
 
-use super::{Store, StoreError, Update};
+use super::{Store, StoreError, Update, UserChange};
 use crate::changes::Changes;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
@@ -61,7 +61,7 @@ fn update(id: SessionId) -> Update {
     Update {
         id,
         new_id: None,
-        user_id: None,
+        user: UserChange::Keep,
         changes: Changes::default(),
         expires_at: T0.plus(700),
         now: T0.plus(100),
@@ -217,7 +217,7 @@ pub(crate) async fn login_and_clear(s: &impl Store, _: Caps) {
     let r = record(None, json!({"cart": [1], "tmp": 1}));
     s.insert(&r).await.unwrap();
     let u = Update {
-        user_id: Some(Some("carol".into())),
+        user: UserChange::Set("carol".into()),
         changes: {
             let mut c = Changes::default();
             c.clear();
@@ -233,7 +233,7 @@ pub(crate) async fn login_and_clear(s: &impl Store, _: Caps) {
         (Some("carol"), json!({"fresh": true}))
     );
     let logout_user = Update {
-        user_id: Some(None),
+        user: UserChange::Clear,
         ..update(r.id)
     };
     assert_eq!(s.update(&logout_user).await, Ok(true));

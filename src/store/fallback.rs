@@ -1,19 +1,19 @@
 //! The D1-outage fallback: while D1 fails, a request's session comes from the signed
 //! snapshot in its reference cookie, and what the origin writes is kept in a signed
 //! *pending* cookie as one [`Deferred`] store operation. When D1 answers again the
-//! operation is written back ([`Deferred::write_back`]) and the pending cookie cleared.
+//! operation is written back ([`write_back`](super::deferred::write_back)) and the pending cookie cleared.
 //!
 //! The data that lives only in D1 is not visible during the outage: the origin sees
 //! the identity (id, user) and what was written during the outage. Writes are applied
 //! to D1 per top-level key on write-back, so nothing stored before the outage is lost.
 
-use super::deferred::Deferred;
 use super::{Store, StoreError, Update};
 use crate::cookie::full::{cookie_bytes, MAX_COOKIE_BYTES};
 use crate::cookie::key::Keyring;
 use crate::cookie::{pending, Outgoing};
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
+use crate::write::Deferred;
 use std::cell::RefCell;
 
 /// The store of one request during a D1 outage: the snapshot's session, plus what is
@@ -188,8 +188,9 @@ mod tests {
     use crate::changes::Changes;
     use crate::cookie::key::Key;
     use crate::store::conformance::{self, conformance_tests, Caps};
-    use crate::store::deferred::WriteBack;
+    use crate::store::deferred::{write_back, WriteBack};
     use crate::store::memory::MemoryStore;
+    use crate::store::UserChange;
     use pollster::block_on;
     use serde_json::json;
     use std::sync::OnceLock;
@@ -235,7 +236,7 @@ mod tests {
         let u1 = Update {
             id: r.id,
             new_id: None,
-            user_id: None,
+            user: UserChange::Keep,
             changes: changes(json!({"cart": [1, 2]})),
             expires_at: T.plus(600),
             now: T,
@@ -257,7 +258,7 @@ mod tests {
         let u2 = Update {
             id: r.id,
             new_id: Some(new_id),
-            user_id: Some(Some("bob".into())),
+            user: UserChange::Set("bob".into()),
             changes: changes(json!({"old": null})),
             expires_at: T.plus(700),
             now: T.plus(5),
@@ -268,7 +269,7 @@ mod tests {
             .op;
         assert_eq!(op.session_id(), Some(new_id));
         // D1 is back.
-        assert_eq!(block_on(op.write_back(&d1)), Ok(WriteBack::Written));
+        assert_eq!(block_on(write_back(&op, &d1)), Ok(WriteBack::Written));
         assert_eq!(block_on(d1.load(&r.id)).unwrap(), None);
         let back = block_on(d1.load(&new_id)).unwrap().unwrap();
         assert_eq!(back.user_id.as_deref(), Some("bob"));
@@ -285,7 +286,7 @@ mod tests {
         block_on(store.insert(&r)).unwrap();
         let op = pending::decode(keys(), "p", &set_value(&store)).unwrap().op;
         let d1 = MemoryStore::new();
-        block_on(op.write_back(&d1)).unwrap();
+        block_on(write_back(&op, &d1)).unwrap();
         let back = block_on(d1.load(&r.id)).unwrap().unwrap();
         assert_eq!(
             (back.user_id, back.data, back.expires_at),
@@ -308,7 +309,7 @@ mod tests {
         block_on(store.delete(&r.id)).unwrap();
         let op = pending::decode(keys(), "p", &set_value(&store)).unwrap().op;
         assert_eq!(op, Deferred::Delete(r.id));
-        block_on(op.write_back(&d1)).unwrap();
+        block_on(write_back(&op, &d1)).unwrap();
         assert_eq!(block_on(d1.load(&r.id)).unwrap(), None);
         let fresh = conformance::record(None, json!({}));
         assert_eq!(

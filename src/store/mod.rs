@@ -10,15 +10,15 @@ pub mod memory;
 pub mod row;
 pub mod sql;
 
+pub use crate::write::{Update, UserChange};
+
 #[cfg(test)]
 pub(crate) mod conformance;
 
 #[cfg(test)]
 pub(crate) mod sqlite;
 
-use crate::changes::Changes;
 use crate::session::{Record, SessionId};
-use crate::time::Timestamp;
 use thiserror::Error;
 
 /// A store operation that failed.
@@ -38,40 +38,6 @@ pub enum StoreError {
         /// Bytes allowed.
         limit: usize,
     },
-}
-
-/// One write to an existing session, applied atomically by the store.
-///
-/// The data change is applied by the store to whatever is stored *now* (not to the
-/// copy this request loaded), so two requests changing different keys both survive.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Update {
-    /// The session to change.
-    pub id: SessionId,
-    /// A new id for it (cycle / login); `None` keeps the id.
-    pub new_id: Option<SessionId>,
-    /// `Some(user)` sets the user (`Some(None)`: anonymous); `None` leaves it.
-    pub user_id: Option<Option<String>>,
-    /// The data change, applied to what is stored at write time.
-    pub changes: Changes,
-    /// The new idle expiry.
-    pub expires_at: Timestamp,
-    /// Time of the write.
-    pub now: Timestamp,
-}
-
-impl Update {
-    /// Applies this update to `record` as a store does.
-    pub fn apply_to(&self, record: &mut Record) {
-        if let Some(user) = &self.user_id {
-            record.user_id.clone_from(user);
-        }
-        self.changes.apply(&mut record.data);
-        record.id = self.new_id.unwrap_or(self.id);
-        record.expires_at = self.expires_at;
-        record.updated_at = self.now;
-        record.version += 1;
-    }
 }
 
 /// A session backend. Async because D1 is; no `Send` bound because workers are

@@ -69,8 +69,11 @@ impl From<&super::Update> for UpdateParams {
         Self {
             id: u.id.to_string(),
             new_id: u.new_id.unwrap_or(u.id).to_string(),
-            set_user: i64::from(u.user_id.is_some()),
-            user_id: u.user_id.clone().flatten(),
+            set_user: i64::from(u.user != super::UserChange::Keep),
+            user_id: match &u.user {
+                super::UserChange::Set(user) => Some(user.clone()),
+                super::UserChange::Keep | super::UserChange::Clear => None,
+            },
             clear: i64::from(u.changes.clears()),
             reset: super::row::data_json(&reset),
             values: super::row::data_json(&values),

@@ -124,7 +124,7 @@ fn a_write_during_the_outage_waits_and_lands_when_d1_is_back<S: Store>(d1: &Flak
     pollster::block_on(d1.inner.update(&crate::store::Update {
         id,
         new_id: None,
-        user_id: None,
+        user: crate::store::UserChange::Keep,
         changes: {
             let mut c = crate::changes::Changes::default();
             c.set("kept", Some(json!(true)));

@@ -1,0 +1,117 @@
+//! Writes to a session as data: [`Update`], one change to a stored session that every
+//! store applies atomically, and [`Deferred`], a store operation kept through a D1
+//! outage (in the pending cookie) that composes with the next one.
+
+use crate::changes::Changes;
+use crate::session::{Record, SessionId};
+use crate::time::Timestamp;
+
+/// What an update does to the session's user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UserChange {
+    /// Leave it.
+    #[default]
+    Keep,
+    /// Log this user in.
+    Set(String),
+    /// Make the session anonymous.
+    Clear,
+}
+
+impl UserChange {
+    /// This change followed by `next`.
+    #[must_use]
+    pub fn then(self, next: Self) -> Self {
+        match next {
+            Self::Keep => self,
+            next => next,
+        }
+    }
+}
+
+/// One write to an existing session, applied atomically by the store.
+///
+/// The data change is applied by the store to whatever is stored *now* (not to the
+/// copy this request loaded), so two requests changing different keys both survive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The session to change.
+    pub id: SessionId,
+    /// A new id for it (cycle / login); `None` keeps the id.
+    pub new_id: Option<SessionId>,
+    /// What happens to the session's user.
+    pub user: UserChange,
+    /// The data change, applied to what is stored at write time.
+    pub changes: Changes,
+    /// The new idle expiry.
+    pub expires_at: Timestamp,
+    /// Time of the write.
+    pub now: Timestamp,
+}
+
+impl Update {
+    /// Applies this update to `record` as a store does.
+    pub fn apply_to(&self, record: &mut Record) {
+        match &self.user {
+            UserChange::Keep => {}
+            UserChange::Set(user) => record.user_id = Some(user.clone()),
+            UserChange::Clear => record.user_id = None,
+        }
+        self.changes.apply(&mut record.data);
+        record.id = self.new_id.unwrap_or(self.id);
+        record.expires_at = self.expires_at;
+        record.updated_at = self.now;
+        record.version += 1;
+    }
+}
+
+/// The store operation waiting for D1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Deferred {
+    /// A session created during the outage.
+    Insert(Record),
+    /// Changes to a session that exists in D1.
+    Update(Update),
+    /// A logout during the outage.
+    Delete(SessionId),
+}
+
+impl Deferred {
+    /// The session this operation leaves in place (after write-back), `None` for a
+    /// delete.
+    #[must_use]
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self {
+            Self::Insert(r) => Some(r.id),
+            Self::Update(u) => Some(u.new_id.unwrap_or(u.id)),
+            Self::Delete(_) => None,
+        }
+    }
+
+    /// This operation followed by `next`, as one operation (`None`: nothing is left to
+    /// do, a session created and deleted during the outage).
+    #[must_use]
+    pub fn then(self, next: Self) -> Option<Self> {
+        match (self, next) {
+            (Self::Insert(_), Self::Delete(_)) => None,
+            (Self::Update(u), Self::Delete(_)) => Some(Self::Delete(u.id)),
+            // A new session after a logout in the same outage: keeping the new session's
+            // writes wins over replaying the logout (see the README's outage section).
+            (Self::Delete(_), insert @ Self::Insert(_)) => Some(insert),
+            (Self::Delete(id), _) => Some(Self::Delete(id)),
+            (Self::Insert(mut r), Self::Update(u)) => {
+                u.apply_to(&mut r);
+                Some(Self::Insert(r))
+            }
+            (Self::Update(a), Self::Update(b)) => Some(Self::Update(Update {
+                id: a.id,
+                new_id: b.new_id.or(a.new_id),
+                user: a.user.then(b.user),
+                changes: a.changes.then(&b.changes),
+                expires_at: b.expires_at,
+                now: b.now,
+            })),
+            (_, insert @ Self::Insert(_)) => Some(insert),
+        }
+    }
+}
