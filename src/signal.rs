@@ -8,16 +8,18 @@
 use crate::cookie::CookieError;
 use crate::session::SessionId;
 use crate::time::Timestamp;
-use serde_json::{json, Map, Value};
+use serde::{Serialize, Serializer};
+use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use thiserror::Error;
 
-/// An error as a signal carries it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An error as a signal carries it: `{"type", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Exception {
     /// Error class, e.g. `StoreError`.
+    #[serde(rename = "type")]
     pub kind: String,
     /// Human-readable message.
     pub message: String,
@@ -30,10 +32,6 @@ impl Exception {
             kind: kind.to_owned(),
             message: message.to_string(),
         }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({ "type": self.kind, "message": self.message })
     }
 }
 
@@ -90,6 +88,12 @@ impl Reason {
     }
 }
 
+impl Serialize for Reason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl From<CookieError> for Reason {
     fn from(e: CookieError) -> Self {
         match e {
@@ -100,12 +104,15 @@ impl From<CookieError> for Reason {
     }
 }
 
-/// One lifecycle event.
-#[derive(Debug, Clone, PartialEq)]
+/// One lifecycle event. Serialized, it is the seed's kwargs: the variant's fields
+/// (timedelta as integer seconds, datetime as RFC 3339).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Signal {
     /// The manager is ready (once per isolate). `timeout`: idle timeout.
     ManagerInitialized {
         /// Idle timeout in seconds (a timedelta).
+        #[serde(rename = "timeout")]
         timeout_secs: i64,
     },
     /// A session row was created.
@@ -127,6 +134,7 @@ pub enum Signal {
         /// The session.
         session_id: SessionId,
         /// The new idle expiry.
+        #[serde(serialize_with = "rfc3339")]
         expires_at: Timestamp,
     },
     /// Extending a session's expiry failed.
@@ -177,6 +185,7 @@ pub enum Signal {
         /// `not_found`, `db_error`, `bad_command`, `store_unavailable`.
         reason: Reason,
         /// The error, when one caused it.
+        #[serde(skip_serializing_if = "Option::is_none")]
         exception: Option<Exception>,
     },
     /// A session moved to a new id (login, explicit cycle).
@@ -193,6 +202,7 @@ pub enum Signal {
         /// The session.
         session_id: SessionId,
         /// When it expired (idle or absolute, whichever came first).
+        #[serde(serialize_with = "rfc3339")]
         expired_at: Timestamp,
     },
     /// The purge removed expired sessions.
@@ -294,80 +304,8 @@ impl Signal {
     /// The seed's kwargs, encoded as JSON.
     #[must_use]
     pub fn kwargs(&self) -> Value {
-        let id = |s: &SessionId| Value::String(s.to_string());
-        match self {
-            Self::ManagerInitialized { timeout_secs } => json!({ "timeout": timeout_secs }),
-            Self::Created {
-                session_id,
-                user_id,
-            } => json!({ "session_id": id(session_id), "user_id": user_id }),
-            Self::CreationFailed { user_id, exception } => {
-                json!({ "user_id": user_id, "exception": exception.to_json() })
-            }
-            Self::Renewed {
-                session_id,
-                expires_at,
-            } => {
-                json!({ "session_id": id(session_id), "expires_at": expires_at.to_rfc3339() })
-            }
-            Self::RenewalFailed { session_id, reason }
-            | Self::DeletionFailed { session_id, reason }
-            | Self::DataRetrievalFailed { session_id, reason } => {
-                json!({ "session_id": id(session_id), "reason": reason.as_str() })
-            }
-            Self::Deleted { session_id } => json!({ "session_id": id(session_id) }),
-            Self::DataRetrieved {
-                session_id,
-                data_keys,
-            } => {
-                json!({ "session_id": id(session_id), "data_keys": data_keys })
-            }
-            Self::DataSaved {
-                session_id,
-                saved_keys,
-            } => {
-                json!({ "session_id": id(session_id), "saved_keys": saved_keys })
-            }
-            Self::DataSaveFailed {
-                session_id,
-                reason,
-                exception,
-            } => {
-                let mut m = Map::new();
-                m.insert(
-                    "session_id".into(),
-                    session_id.as_ref().map_or(Value::Null, id),
-                );
-                m.insert("reason".into(), json!(reason.as_str()));
-                if let Some(e) = exception {
-                    m.insert("exception".into(), e.to_json());
-                }
-                Value::Object(m)
-            }
-            Self::Cycled {
-                old_session_id,
-                session_id,
-                user_id,
-            } => json!({
-                "old_session_id": id(old_session_id), "session_id": id(session_id), "user_id": user_id,
-            }),
-            Self::Expired {
-                session_id,
-                expired_at,
-            } => {
-                json!({ "session_id": id(session_id), "expired_at": expired_at.to_rfc3339() })
-            }
-            Self::SessionsPurged {
-                count,
-                signals_pruned,
-            } => {
-                json!({ "count": count, "signals_pruned": signals_pruned })
-            }
-            Self::StoreDegraded { reason, exception } => {
-                json!({ "reason": reason.as_str(), "exception": exception.to_json() })
-            }
-            Self::CookieRejected { reason } => json!({ "reason": reason.as_str() }),
-        }
+        // Ids, strings, integers and maps of them always serialize.
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The message sent to the queue: `{"signal", "id", "at", "sender", "request_id",
@@ -383,6 +321,11 @@ impl Signal {
             "kwargs": self.kwargs(),
         })
     }
+}
+
+/// A datetime as the seed encodes it.
+fn rfc3339<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339())
 }
 
 /// The signals of one unit of work (a request, a cron run), in order. Clones share one
@@ -583,6 +526,129 @@ mod tests {
             exception: None,
         };
         assert!(bare.kwargs().get("exception").is_none());
+    }
+
+    #[test]
+    fn every_signal_has_the_seeds_kwargs() {
+        let (id, at) = (sid(), Timestamp::from_unix(1_795_476_395));
+        let ex = || Exception::new("StoreError", "down");
+        let exj = json!({"type": "StoreError", "message": "down"});
+        let t = "2026-11-23T23:26:35Z";
+        let cases = [
+            (
+                Signal::ManagerInitialized { timeout_secs: 60 },
+                json!({"timeout": 60}),
+            ),
+            (
+                Signal::Created {
+                    session_id: id,
+                    user_id: None,
+                },
+                json!({"session_id": id.to_string(), "user_id": null}),
+            ),
+            (
+                Signal::CreationFailed {
+                    user_id: Some("u".into()),
+                    exception: ex(),
+                },
+                json!({"user_id": "u", "exception": exj}),
+            ),
+            (
+                Signal::Renewed {
+                    session_id: id,
+                    expires_at: at,
+                },
+                json!({"session_id": id.to_string(), "expires_at": t}),
+            ),
+            (
+                Signal::RenewalFailed {
+                    session_id: id,
+                    reason: Reason::DbError,
+                },
+                json!({"session_id": id.to_string(), "reason": "db_error"}),
+            ),
+            (
+                Signal::Deleted { session_id: id },
+                json!({"session_id": id.to_string()}),
+            ),
+            (
+                Signal::DeletionFailed {
+                    session_id: id,
+                    reason: Reason::NotFound,
+                },
+                json!({"session_id": id.to_string(), "reason": "not_found"}),
+            ),
+            (
+                Signal::DataRetrieved {
+                    session_id: id,
+                    data_keys: vec!["a".into()],
+                },
+                json!({"session_id": id.to_string(), "data_keys": ["a"]}),
+            ),
+            (
+                Signal::DataRetrievalFailed {
+                    session_id: id,
+                    reason: Reason::Corrupt,
+                },
+                json!({"session_id": id.to_string(), "reason": "corrupt"}),
+            ),
+            (
+                Signal::DataSaved {
+                    session_id: id,
+                    saved_keys: vec![],
+                },
+                json!({"session_id": id.to_string(), "saved_keys": []}),
+            ),
+            (
+                Signal::DataSaveFailed {
+                    session_id: Some(id),
+                    reason: Reason::BadCommand,
+                    exception: Some(ex()),
+                },
+                json!({"session_id": id.to_string(), "reason": "bad_command", "exception": exj}),
+            ),
+            (
+                Signal::Cycled {
+                    old_session_id: id,
+                    session_id: id,
+                    user_id: Some("u".into()),
+                },
+                json!({"old_session_id": id.to_string(), "session_id": id.to_string(), "user_id": "u"}),
+            ),
+            (
+                Signal::Expired {
+                    session_id: id,
+                    expired_at: at,
+                },
+                json!({"session_id": id.to_string(), "expired_at": t}),
+            ),
+            (
+                Signal::SessionsPurged {
+                    count: 2,
+                    signals_pruned: 3,
+                },
+                json!({"count": 2, "signals_pruned": 3}),
+            ),
+            (
+                Signal::StoreDegraded {
+                    reason: Reason::ReadFailed,
+                    exception: ex(),
+                },
+                json!({"reason": "read_failed", "exception": exj}),
+            ),
+            (
+                Signal::CookieRejected {
+                    reason: Reason::BadPayload,
+                },
+                json!({"reason": "bad_payload"}),
+            ),
+        ];
+        let mut seen = Vec::new();
+        for (signal, kwargs) in cases {
+            assert_eq!(signal.kwargs(), kwargs, "{}", signal.name());
+            seen.push(signal.name());
+        }
+        assert_eq!(seen, NAMES, "one case per signal, in order");
     }
 
     #[test]
