@@ -96,16 +96,11 @@ pub fn cookie_bytes(name: &str, value: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cookie::key::Key;
+    use crate::cookie::testing::ring;
     use serde_json::json;
 
     const NEW: &[u8] = b"new-secret-new-secret-new-secret-!";
     const OLD: &[u8] = b"old-secret-old-secret-old-secret-!";
-
-    fn ring(current: &[u8], old: &[&[u8]]) -> Keyring {
-        let k = |s: &[u8]| Key::derive(s, "cookie").unwrap();
-        Keyring::new(k(current), old.iter().map(|s| k(s)).collect())
-    }
 
     fn record(data: serde_json::Value) -> Record {
         let serde_json::Value::Object(data) = data else {
@@ -234,16 +229,11 @@ mod tests {
     /// later runs replay first: commit that file with the fix.
     mod properties {
         use super::*;
+        use crate::cookie::testing::{base64url, base64url_or_dot, keys, text};
         use proptest::collection::{btree_map, vec};
         use proptest::prelude::*;
-        use proptest::sample::{select, Index};
+        use proptest::sample::Index;
         use serde_json::Value;
-        use std::sync::OnceLock;
-
-        fn keys() -> &'static Keyring {
-            static KEYS: OnceLock<Keyring> = OnceLock::new();
-            KEYS.get_or_init(|| ring(NEW, &[]))
-        }
 
         /// What a session holds: scalars, text (some repetitive, so it is deflated),
         /// nesting.
@@ -287,26 +277,6 @@ mod tests {
                         version,
                     }
                 })
-        }
-
-        /// Strings of `len` characters from `chars` (much cheaper than a regex).
-        fn text(
-            chars: impl Strategy<Value = char>,
-            len: std::ops::Range<usize>,
-        ) -> impl Strategy<Value = String> {
-            vec(chars, len).prop_map(String::from_iter)
-        }
-
-        /// The characters of a cookie value: base64url and the `.` separator (last).
-        const COOKIE_CHARS: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
-
-        fn base64url() -> impl Strategy<Value = char> {
-            select(&COOKIE_CHARS[..COOKIE_CHARS.len() - 1]).prop_map(char::from)
-        }
-
-        fn base64url_or_dot() -> impl Strategy<Value = char> {
-            select(COOKIE_CHARS).prop_map(char::from)
         }
 
         /// The cookie holding `r`, checked to round-trip. `encode` deflates nearly every

@@ -10,6 +10,8 @@ pub mod pending;
 pub mod reference;
 pub mod sealed;
 pub mod set_cookie;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use thiserror::Error;
 

@@ -155,13 +155,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cookie::key::Key;
-    use std::sync::OnceLock;
-
-    fn keys() -> &'static Keyring {
-        static KEYS: OnceLock<Keyring> = OnceLock::new();
-        KEYS.get_or_init(|| Keyring::new(Key::derive(&[9; 32], "cookie").unwrap(), vec![]))
-    }
+    use crate::cookie::testing::keys;
 
     const T: Timestamp = Timestamp::from_unix(1_800_000_000);
 

@@ -133,12 +133,8 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Reference, Cook
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cookie::key::Key;
+    use crate::cookie::testing::ring;
 
-    fn ring(secret: &[u8], old: &[&[u8]]) -> Keyring {
-        let k = |s: &[u8]| Key::derive(s, "cookie").unwrap();
-        Keyring::new(k(secret), old.iter().map(|s| k(s)).collect())
-    }
     const NEW: &[u8] = b"new-secret-new-secret-new-secret-!";
     const OLD: &[u8] = b"old-secret-old-secret-old-secret-!";
 
@@ -280,34 +276,9 @@ mod tests {
     /// Property tests (proptest); a failure's seed is kept as in `cookie::full`'s.
     mod properties {
         use super::*;
-        use proptest::collection::vec;
+        use crate::cookie::testing::{base64url, base64url_or_dot, keys, text};
         use proptest::prelude::*;
-        use proptest::sample::{select, Index};
-        use std::sync::OnceLock;
-
-        fn keys() -> &'static Keyring {
-            static KEYS: OnceLock<Keyring> = OnceLock::new();
-            KEYS.get_or_init(|| ring(NEW, &[]))
-        }
-
-        /// Strings of `len` characters from `chars` (much cheaper than a regex).
-        fn text(
-            chars: impl Strategy<Value = char>,
-            len: std::ops::Range<usize>,
-        ) -> impl Strategy<Value = String> {
-            vec(chars, len).prop_map(String::from_iter)
-        }
-
-        /// base64url and the `.` separator (last).
-        const VALUE_CHARS: &[u8] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
-
-        fn base64url(len: std::ops::Range<usize>) -> impl Strategy<Value = String> {
-            text(
-                select(&VALUE_CHARS[..VALUE_CHARS.len() - 1]).prop_map(char::from),
-                len,
-            )
-        }
+        use proptest::sample::Index;
 
         fn any_id() -> impl Strategy<Value = SessionId> {
             any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string().parse().unwrap())
@@ -343,9 +314,9 @@ mod tests {
             fn arbitrary_strings_never_verify(
                 s in prop_oneof![
                     text(any::<char>(), 0..300),
-                    text(select(VALUE_CHARS).prop_map(char::from), 0..200),
+                    text(base64url_or_dot(), 0..200),
                     // Shaped like a value (a 43-character MAC), so the MAC is checked.
-                    (any_id(), base64url(0..120), base64url(43..44))
+                    (any_id(), text(base64url(), 0..120), text(base64url(), 43..44))
                         .prop_map(|(id, snap, mac)| format!("{id}.{snap}.{mac}")),
                 ]
             ) {

@@ -125,14 +125,8 @@ impl Store for CookieStore<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cookie::key::Key;
+    use crate::cookie::testing::keys;
     use crate::store::conformance::{self, conformance_tests, Caps};
-    use std::sync::OnceLock;
-
-    fn keys() -> &'static Keyring {
-        static KEYS: OnceLock<Keyring> = OnceLock::new();
-        KEYS.get_or_init(|| Keyring::new(Key::derive(&[7; 32], "cookie").unwrap(), vec![]))
-    }
 
     conformance_tests!(
         || CookieStore::new(keys(), "session_id", None),

@@ -186,19 +186,13 @@ pub fn snapshot_record(
 mod tests {
     use super::*;
     use crate::changes::Changes;
-    use crate::cookie::key::Key;
+    use crate::cookie::testing::keys;
     use crate::store::conformance::{self, conformance_tests, Caps};
     use crate::store::deferred::{write_back, WriteBack};
     use crate::store::memory::MemoryStore;
     use crate::store::UserChange;
     use pollster::block_on;
     use serde_json::json;
-    use std::sync::OnceLock;
-
-    fn keys() -> &'static Keyring {
-        static KEYS: OnceLock<Keyring> = OnceLock::new();
-        KEYS.get_or_init(|| Keyring::new(Key::derive(&[9; 32], "cookie").unwrap(), vec![]))
-    }
 
     const T: Timestamp = Timestamp::from_unix(1_800_000_000);
 

@@ -11,11 +11,14 @@ use super::journal::Event;
 use super::save::RawCommands;
 use super::{Context, Exchange, Finished, Inbound};
 use crate::config::Config;
+use crate::cookie::pending;
+use crate::cookie::reference::{self, Reference};
 use crate::protocol::StoreLabel;
 use crate::session::{Record, SessionId};
 use crate::signal::Signal;
 use crate::store::{Store, StoreError, Update};
 use crate::time::Timestamp;
+use crate::write::Deferred;
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
@@ -274,6 +277,61 @@ pub(super) fn request<S: Store>(
             events,
         }
     })
+}
+
+/// A browser talking to the gateway over `d1` under `cfg`, times in seconds from `T0`.
+pub(super) struct Client<'d, S> {
+    pub cfg: Config,
+    pub d1: &'d Flaky<S>,
+    pub browser: Browser,
+}
+
+impl<'d, S: Store> Client<'d, S> {
+    pub fn new(d1: &'d Flaky<S>, vars: &[(&str, &str)]) -> Self {
+        Self {
+            cfg: config(vars),
+            d1,
+            browser: Browser::default(),
+        }
+    }
+
+    /// A client logged in as `user` at `T0`, the store's counters reset.
+    pub fn logged_in(d1: &'d Flaky<S>, vars: &[(&str, &str)], user: &str) -> (Self, SessionId) {
+        let mut client = Self::new(d1, vars);
+        client.send(0, Reply::login(user));
+        let id = client
+            .reference()
+            .map(|r| r.id)
+            .expect("a reference cookie");
+        d1.ops();
+        (client, id)
+    }
+
+    /// One request at `T0 + secs`.
+    pub fn send(&mut self, secs: i64, reply: Reply<'_>) -> Seen {
+        request(
+            &self.cfg,
+            Some(self.d1),
+            &mut self.browser,
+            T0.plus(secs),
+            reply,
+        )
+    }
+
+    /// The session cookie, decoded as a reference.
+    pub fn reference(&self) -> Option<Reference> {
+        let value = self.browser.get(&self.cfg.cookie.name)?;
+        reference::decode(&self.cfg.keys, &self.cfg.cookie.name, value).ok()
+    }
+
+    /// The pending cookie's deferred write.
+    pub fn deferred(&self) -> Option<Deferred> {
+        let name = &self.cfg.pending_cookie.name;
+        let value = self.browser.get(name)?;
+        pending::decode(&self.cfg.keys, name, value)
+            .ok()
+            .map(|c| c.op)
+    }
 }
 
 /// One test per case per database store: `$case` functions take a `&Flaky<S>`.
