@@ -2,10 +2,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sessiongate::cookie::key::{Key, Keyring};
-use sessiongate::store::fallback::Pending;
+use sessiongate::cookie::pending;
 
 fuzz_target!(|data: &[u8]| {
     let keys = Keyring::new(Key::derive(&[7; 32], "cookie").unwrap(), vec![]);
     let value = String::from_utf8_lossy(data);
-    assert!(Pending::decode(&keys, "session_id-pending", &value).is_err());
+    assert!(pending::decode(&keys, "session_id-pending", &value).is_err());
 });
