@@ -12,6 +12,8 @@ cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --target wasm32-unknown-unknown -- -D warnings
 # The library face: a workers-rs app using sessiongate (examples/workers_app.rs).
 cargo clippy --quiet --target wasm32-unknown-unknown --no-default-features --example workers_app -- -D warnings
+# The API docs build without a broken link.
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps --target wasm32-unknown-unknown
 # The fuzz targets still compile against the library (running them: npm run fuzz).
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 

@@ -13,14 +13,18 @@
 //! - [`time`]: [`time::Timestamp`], whole Unix seconds;
 //! - [`session`]: ids, records and [`session::Session`], the handle a handler uses;
 //! - [`expiry`]: the idle timeout, absolute cap and renewal throttle;
-//! - [`changes`]: pending data changes, safe under concurrency;
+//! - [`changes`]: data changes, safe under concurrency;
+//! - [`write`](mod@write): writes as data: [`write::Update`] and [`write::Deferred`];
 //! - [`manager`]: [`manager::SessionManager`], load/save/renew/delete with signals;
-//! - [`signal`]: lifecycle signals and their envelope;
-//! - [`cookie`]: keys, the reference cookie, `Cookie` parsing and `Set-Cookie` building;
+//! - [`signal`]: lifecycle signals, their typed reasons and their envelope;
+//! - [`cookie`]: keys, one codec per cookie on one signed layout, `Cookie` parsing and
+//!   `Set-Cookie` building;
 //! - [`protocol`]: the header contract with the origin;
 //! - [`patch`]: JSON merge patch (RFC 7396) and [`patch::Data`];
 //! - [`url`]: URL slicing, the forward target and the same-origin check;
 //! - [`store`]: the [`store::Store`] trait, the SQL, and native stores;
+//! - [`gateway`]: the request path's decisions ([`gateway::Exchange`]), which the edge
+//!   only wires to the runtime.
 
 #![warn(missing_docs)]
 
