@@ -8,6 +8,7 @@ use crate::expiry::ExpiryPolicy;
 use crate::protocol::{is_token_char, HeaderNames};
 use crate::signal::SignalFilter;
 use std::fmt;
+use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 /// Purpose string of the cookie MAC key derived from SESSION_SECRET.
@@ -167,6 +168,15 @@ impl Config {
                 return Err(err(
                     "ORIGIN_SECRET",
                     format!("key is too short: expected >= 32 bytes, got {}", s.0.len()),
+                ));
+            }
+            // The origin holds ORIGIN_SECRET: were it a cookie secret, it could mint cookies.
+            let cookie_secrets = get("SESSION_SECRET_FALLBACKS").unwrap_or_default();
+            let same = |other: &str| bool::from(s.0.as_bytes().ct_eq(other.trim().as_bytes()));
+            if same(&secret) || cookie_secrets.split(',').any(same) {
+                return Err(err(
+                    "ORIGIN_SECRET",
+                    "must differ from SESSION_SECRET and its fallbacks (the origin could mint cookies)",
                 ));
             }
         }
@@ -520,15 +530,30 @@ mod tests {
     }
 
     #[test]
+    fn the_origin_secret_is_never_a_cookie_secret() {
+        let old = "an-old-cookie-secret-an-old-cookie-secret";
+        for vars in [
+            vec![("ORIGIN_SECRET", SECRET)],
+            vec![("SESSION_SECRET_FALLBACKS", old), ("ORIGIN_SECRET", old)],
+        ] {
+            let p = problem(&vars);
+            assert!(p.starts_with("ORIGIN_SECRET: must differ"), "{p}");
+            assert!(!p.contains(SECRET) && !p.contains(old), "not echoed");
+        }
+    }
+
+    #[test]
     fn debug_redacts_secrets() {
         let c = parse(&[
             ("SESSION_ADMIN_TOKEN", "admintoken-admintoken"),
-            ("ORIGIN_SECRET", SECRET),
+            ("ORIGIN_SECRET", "origin-secret-origin-secret-origin-secret"),
         ])
         .unwrap();
         let shown = format!("{c:?}");
         assert!(
-            !shown.contains(SECRET) && !shown.contains("admintoken"),
+            !shown.contains(SECRET)
+                && !shown.contains("admintoken")
+                && !shown.contains("origin-secret"),
             "{shown}"
         );
     }

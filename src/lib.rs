@@ -8,6 +8,7 @@
 //! The crate is a pure core that builds and tests natively (the clock is always an
 //! argument) plus a thin workers-rs edge layer compiled only for `wasm32`:
 //!
+//! - [`admin`]: who may see operator detail;
 //! - [`assertion`]: the signed `X-Session-Assertion` JWT for the origin;
 //! - [`config`]: settings from environment variables, errors naming the setting;
 //! - [`time`]: [`time::Timestamp`], whole Unix seconds;
@@ -20,6 +21,7 @@
 //! - [`cookie`]: keys, one codec per cookie on one signed layout, `Cookie` parsing and
 //!   `Set-Cookie` building;
 //! - [`protocol`]: the header contract with the origin;
+//! - [`proxy`]: forwarding headers, the loop guard, caching of responses with a cookie;
 //! - [`patch`]: JSON merge patch (RFC 7396) and [`patch::Data`];
 //! - [`url`]: URL slicing, the forward target and the same-origin check;
 //! - [`store`]: the [`store::Store`] trait, the SQL, and native stores;
@@ -28,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod assertion;
 pub mod changes;
 pub mod config;
@@ -37,6 +40,7 @@ pub mod gateway;
 pub mod manager;
 pub mod patch;
 pub mod protocol;
+pub mod proxy;
 pub mod session;
 pub mod signal;
 pub mod store;

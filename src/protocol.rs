@@ -195,6 +195,8 @@ pub struct Actions {
     pub create: bool,
     /// `revoke-user`: delete every session of the session's user.
     pub revoke_user: bool,
+    /// `keep-data`: a login as a different user keeps the data (it is emptied otherwise).
+    pub keep_data: bool,
 }
 
 /// A command header that could not be used; it is ignored, never fatal.
@@ -246,6 +248,7 @@ pub fn parse_commands(
             "clear" => a.clear = true,
             "create" => a.create = true,
             "revoke-user" => a.revoke_user = true,
+            "keep-data" => a.keep_data = true,
             _ => errors.push(CommandError::BadAction(name.chars().take(32).collect())),
         }
     }
@@ -282,6 +285,12 @@ fn parse_user_id(raw: &str) -> Result<String, CommandError> {
     }
     if !user.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err(CommandError::BadUserId("not printable ASCII"));
+    }
+    // The runtime joins repeated headers with ", ": two logins must not become one user.
+    if user.contains(',') {
+        return Err(CommandError::BadUserId(
+            "holds a comma (the header was sent twice?)",
+        ));
     }
     Ok(user.to_owned())
 }
@@ -388,6 +397,7 @@ mod tests {
             (&long[..], "longer than 256 bytes"),
             ("a\u{7f}b", "not printable ASCII"),
             ("é", "not printable ASCII"),
+            ("a1, a2", "holds a comma (the header was sent twice?)"),
         ] {
             let (c, e) = parse_commands(None, Some(raw), None);
             assert_eq!(
@@ -414,7 +424,11 @@ mod tests {
 
     #[test]
     fn actions_combine() {
-        let (c, e) = parse_commands(None, None, Some("Delete,clear , CREATE,revoke-user"));
+        let (c, e) = parse_commands(
+            None,
+            None,
+            Some("Delete,clear , CREATE,revoke-user, keep-data"),
+        );
         assert!(e.is_empty());
         assert_eq!(
             c.actions,
@@ -423,7 +437,8 @@ mod tests {
                 cycle: false,
                 clear: true,
                 create: true,
-                revoke_user: true
+                revoke_user: true,
+                keep_data: true,
             }
         );
         assert!(parse_commands(None, None, Some(" , ")).0.is_empty());

@@ -219,10 +219,13 @@ pub enum Signal {
         /// The error.
         exception: Exception,
     },
-    /// A session cookie did not verify (value never included).
+    /// Session cookies did not verify (values never included): one signal a request,
+    /// however many cookies it sent.
     CookieRejected {
-        /// `malformed` or `bad_signature`.
+        /// Why the first one was rejected: `malformed`, `bad_signature`, `bad_payload`.
         reason: Reason,
+        /// How many values were not used: rejected, or past the few examined.
+        count: u32,
     },
 }
 
@@ -321,6 +324,31 @@ impl Signal {
             "kwargs": self.kwargs(),
         })
     }
+}
+
+/// Most messages one queue `sendBatch` takes.
+pub const MAX_BATCH_MESSAGES: usize = 100;
+/// Most bytes one queue `sendBatch` takes (256 KB, with room for the framing).
+pub const MAX_BATCH_BYTES: usize = 250_000;
+
+/// Consecutive batches of messages of `sizes` bytes, each within the queue's limits
+/// ([`MAX_BATCH_MESSAGES`], [`MAX_BATCH_BYTES`]), so no batch is refused for its size.
+#[must_use]
+pub fn batches(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        let full = i - start == MAX_BATCH_MESSAGES || bytes + size > MAX_BATCH_BYTES;
+        if full && i > start {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
 }
 
 /// A datetime as the seed encodes it.
@@ -477,7 +505,8 @@ mod tests {
         assert_eq!(sorted.len(), 16);
         assert_eq!(
             Signal::CookieRejected {
-                reason: Reason::Malformed
+                reason: Reason::Malformed,
+                count: 1
             }
             .name(),
             "session_cookie_rejected"
@@ -639,8 +668,9 @@ mod tests {
             (
                 Signal::CookieRejected {
                     reason: Reason::BadPayload,
+                    count: 3,
                 },
-                json!({"reason": "bad_payload"}),
+                json!({"reason": "bad_payload", "count": 3}),
             ),
         ];
         let mut seen = Vec::new();
@@ -649,6 +679,26 @@ mod tests {
             seen.push(signal.name());
         }
         assert_eq!(seen, NAMES, "one case per signal, in order");
+    }
+
+    #[test]
+    fn batches_stay_within_the_queue_limits() {
+        assert!(batches(&[]).is_empty());
+        assert_eq!(batches(&[10; 250]), [0..100, 100..200, 200..250]);
+        assert_eq!(batches(&[100_000; 5]), [0..2, 2..4, 4..5]);
+        // One message over the byte limit still goes out (alone): the queue decides.
+        assert_eq!(batches(&[10, 300_000, 10]), [0..1, 1..2, 2..3]);
+        let sizes: Vec<usize> = (0..1000).map(|i| (i * 7919) % 9000).collect();
+        let all = batches(&sizes);
+        assert_eq!(all.first().map(|r| r.start), Some(0));
+        assert_eq!(all.last().map(|r| r.end), Some(1000));
+        for w in all.windows(2) {
+            assert_eq!(w[0].end, w[1].start, "consecutive, nothing dropped");
+        }
+        for r in &all {
+            assert!(r.len() <= MAX_BATCH_MESSAGES);
+            assert!(sizes[r.clone()].iter().sum::<usize>() <= MAX_BATCH_BYTES);
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ test("without a D1 binding the gateway runs in cookie mode", async () => {
     await bare.fetch("/y", { headers: { cookie: `session_id=${value}` } });
     assert.equal(origin.last().headers["x-session-store"], "cookie");
     assert.deepEqual(dataSeen(origin.last()), { n: 1 });
-    const health = await (await bare.fetch("/__session/health")).json();
+    const health = await (await bare.health()).json();
     assert.equal(health.status, "ok");
     assert.equal(health.store, "cookie");
   } finally {

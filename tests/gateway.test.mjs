@@ -326,7 +326,7 @@ test("an unreachable origin gives 502 and writes nothing", async () => {
 });
 
 test("health reports config and D1; a bad setting is named and blocks proxying", async () => {
-  const ok = await gate.fetch("/__session/health");
+  const ok = await gate.health();
   assert.equal(ok.status, 200);
   const body = await ok.json();
   assert.equal(body.status, "ok");
@@ -335,7 +335,7 @@ test("health reports config and D1; a bad setting is named and blocks proxying",
 
   const broken = await startGateway(origin.url, { SESSION_SECRET: "hunter2hunter2" });
   try {
-    const res = await broken.fetch("/__session/health");
+    const res = await broken.health();
     assert.equal(res.status, 503);
     const j = await res.json();
     assert.equal(j.config.setting, "SESSION_SECRET");

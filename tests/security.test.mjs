@@ -237,3 +237,130 @@ test("with a base path in ORIGIN_URL the assertion names the path the origin rec
     await based.dispose();
   }
 });
+
+test("public health says only whether the gateway is up; detail needs the admin token", async () => {
+  await gate.failD1("all");
+  try {
+    const res = await gate.fetch("/__session/health");
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { status: "error" }, "no origin, no D1 error text, no config");
+    const wrong = await gate.fetch("/__session/health", { headers: { authorization: "Bearer guess" } });
+    assert.deepEqual(await wrong.json(), { status: "error" });
+    const detail = await (await gate.health()).json();
+    assert.equal(detail.origin, origin.url);
+    assert.match(detail.d1, /injected failure/);
+  } finally {
+    await gate.failD1("none");
+  }
+  assert.deepEqual(await (await gate.fetch("/__session/health")).json(), { status: "ok" });
+});
+
+test("ORIGIN_SECRET equal to a cookie secret is refused: the origin could mint cookies", async () => {
+  for (const vars of [{ ORIGIN_SECRET: SECRET }, { SESSION_SECRET_FALLBACKS: ORIGIN_SECRET, ORIGIN_SECRET }]) {
+    const same = await startGateway(origin.url, vars);
+    try {
+      const res = await same.fetch("/anything");
+      assert.equal(res.status, 500);
+      const health = await (await same.health()).json();
+      assert.equal(health.config.setting, "ORIGIN_SECRET");
+      assert.match(health.config.problem, /must differ from SESSION_SECRET/);
+      assert.ok(!JSON.stringify(health).includes(vars.ORIGIN_SECRET), "not echoed");
+    } finally {
+      await same.dispose();
+    }
+  }
+});
+
+test("150 junk session cookies: a few examined, one rejection signal with a count, the login still audited", async () => {
+  const junk = Array.from({ length: 150 }, (_, i) => `session_id=junk${i}`).join("; ");
+  origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "flooded" } });
+  const res = await gate.fetch("/login", { headers: { cookie: junk } });
+  const value = sessionCookie(res);
+  assert.ok(value, "the login went through");
+  const [created] = await gate.waitForSignal((r) => r.name === "session_created" && r.user_id === "flooded");
+  const rejected = (await gate.signals()).filter((r) => r.name === "session_cookie_rejected" && r.payload.request_id === created.payload.request_id);
+  assert.equal(rejected.length, 1, "one audit row, not 150");
+  assert.deepEqual(rejected[0].payload.kwargs, { reason: "malformed", count: 150 });
+});
+
+test("a different user logging in on the same browser starts with empty data", async () => {
+  const value = await session({ mfa_ok: true, role: "admin" }, "admin-user");
+  origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "next-user" } });
+  const next = sessionCookie(await send(value));
+  origin.respond = () => ({ status: 200 });
+  await send(next);
+  assert.equal(origin.last().headers["x-session-user-id"], "next-user");
+  assert.deepEqual(dataSeen(origin.last()), {}, "nothing of the previous user's");
+  // The origin can ask to keep it.
+  const kept = await session({ cart: [1] }, "second");
+  origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "third", "x-session-action": "keep-data" } });
+  const third = sessionCookie(await send(kept));
+  origin.respond = () => ({ status: 200 });
+  await send(third);
+  assert.deepEqual(dataSeen(origin.last()), { cart: [1] });
+});
+
+test("two X-Session-User-Id response headers log nobody in", async () => {
+  origin.respond = () => ({ status: 200, headers: { "x-session-user-id": ["a1", "a2"] } });
+  const res = await gate.fetch("/dup");
+  assert.equal(sessionCookie(res), null, "no session for the joined value");
+  const [bad] = await gate.waitForSignal((r) => r.name === "session_data_save_failed" && r.payload.kwargs.reason === "bad_command");
+  assert.match(bad.payload.kwargs.exception.message, /comma/);
+});
+
+test("client Forwarded and X-Forwarded-* are replaced by what the gateway knows", async () => {
+  await gate.fetch("/fwd", {
+    headers: { forwarded: "for=6.6.6.6;host=evil", "x-forwarded-for": "6.6.6.6", "x-forwarded-host": "evil.example", "x-forwarded-proto": "http" },
+  });
+  const h = origin.last().headers;
+  assert.equal(h["x-forwarded-host"], "gate.example");
+  assert.equal(h["x-forwarded-proto"], "https");
+  for (const name of ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]) {
+    assert.ok(!String(h[name] ?? "").includes("6.6.6.6") && !String(h[name] ?? "").includes("evil"), `${name}: ${h[name]}`);
+  }
+  assert.match(h.forwarded, /host="gate\.example";proto=https/);
+});
+
+test("a response the origin marks public gets Cache-Control: private when it sets a session cookie", async () => {
+  origin.respond = () => ({ status: 200, headers: { "cache-control": "public, max-age=3600, s-maxage=86400", "x-session-update": '{"a":1}' } });
+  const res = await gate.fetch("/cacheable");
+  assert.ok(sessionCookie(res));
+  assert.equal(res.headers.get("cache-control"), "private, max-age=3600");
+  origin.respond = () => ({ status: 200, headers: { "cache-control": "public, max-age=60" } });
+  const plain = await gate.fetch("/no-cookie");
+  assert.equal(plain.headers.get("cache-control"), "public, max-age=60", "untouched without a cookie");
+});
+
+test("a request that comes back through the gateway gets a 508, not a loop", async () => {
+  const relay = await startOrigin();
+  const looping = await startGateway(relay.url);
+  try {
+    const self = await looping.mf.ready;
+    // The "origin" sends every request straight back to the gateway (what route mode
+    // does in local dev, or an ORIGIN_URL pointing at the gateway itself).
+    relay.respond = async (rec) => {
+      const hopByHop = ["host", "connection", "content-length", "transfer-encoding", "keep-alive"];
+      const headers = Object.fromEntries(Object.entries(rec.headers).filter(([k]) => !hopByHop.includes(k)));
+      const back = await fetch(new URL(rec.url, self), { headers });
+      return { status: back.status, body: await back.text() };
+    };
+    const res = await looping.fetch("/loop");
+    assert.equal(res.status, 508);
+    assert.match(await res.text(), /Loop Detected/);
+    assert.equal(relay.seen.length, 1, "one hop, then stopped");
+    assert.ok(looping.logs.some((l) => l.includes("loop_detected")));
+  } finally {
+    await looping.dispose();
+    await relay.close();
+  }
+});
+
+test("an undecodable D1 row is a corrupt session (fresh session, signalled), not an outage", async () => {
+  const value = await session({ n: 1 });
+  await gate.db.prepare("UPDATE sessions SET created_at = 'garbage' WHERE id = ?").bind(idOf(value)).run();
+  const res = await send(value);
+  assert.equal(origin.last().headers["x-session-store"], "d1", "not cookie-fallback");
+  assert.equal(origin.last().headers["x-session-new"], "1");
+  assert.equal(sessionCookie(res), "", "the cookie naming it is cleared");
+  await gate.waitForSignal((r) => r.name === "session_data_retrieval_failed" && r.payload.kwargs.reason === "corrupt");
+});

@@ -100,7 +100,7 @@ test("each of the 16 signals is caused by a real scenario and lands in session_s
   const expired = await one("session_expired", idOf(s3));
   assert.match(expired.payload.kwargs.expired_at, RFC3339);
   const rejected = await one("session_cookie_rejected");
-  assert.deepEqual(rejected.payload.kwargs, { reason: "malformed" });
+  assert.deepEqual(rejected.payload.kwargs, { reason: "malformed", count: 1 });
   await one("session_deleted", idOf(s4));
   const creationFailed = await one("session_creation_failed");
   assert.equal(creationFailed.payload.kwargs.user_id, null);

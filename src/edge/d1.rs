@@ -96,12 +96,17 @@ fn opt_str(s: Option<&str>) -> JsValue {
 
 impl Store for D1Store {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let row: Option<Row> = self
+        let answer = self
             .statement(sql::LOAD, &[id.to_string().into()])?
-            .first(None)
+            .all()
             .await
             .map_err(backend)?;
-        row.map(Record::try_from).transpose()
+        // D1 answered: a row that does not decode is a corrupt session (a fresh one
+        // starts), not an outage.
+        let rows: Vec<Row> = answer
+            .results()
+            .map_err(|e| StoreError::Corrupt(format!("row of {id} does not decode: {e}")))?;
+        rows.into_iter().next().map(Record::try_from).transpose()
     }
 
     async fn insert(&self, r: &Record) -> Result<(), StoreError> {

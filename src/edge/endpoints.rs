@@ -5,6 +5,7 @@ use super::d1::D1Store;
 use super::gateway::Call;
 use super::respond::{respond, text};
 use super::{log, ASSETS, SESSION_SIGNALS};
+use crate::admin;
 use crate::config::{Config, ConfigError, StoreKind};
 use crate::gateway::{self, Inbound};
 use crate::time::Timestamp;
@@ -24,7 +25,7 @@ pub async fn handle(
 ) -> Result<Response> {
     let path = path.split(['?', '#']).next().unwrap_or(path);
     match (path, cfg) {
-        ("/__session/health", _) => health(env, cfg).await,
+        ("/__session/health", _) => health(&req, env, cfg).await,
         ("/__session/logout", Ok(cfg)) => logout(&req, env, ctx, cfg, now).await,
         ("/__session/logout", Err(_)) => {
             text(500, "sessiongate is misconfigured: see /__session/health\n")
@@ -83,10 +84,15 @@ async fn logout(
     Ok(resp)
 }
 
-/// `GET /__session/health`: configuration, store and queue status; 200 when the
-/// configuration and the store are fine (signals are optional), else 503. Errors name
-/// the setting, never a secret's value.
-async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Result<Response> {
+/// `GET /__session/health`: 200 when the configuration and the store are fine (signals
+/// are optional), else 503. The public answer is only that status; configuration, store,
+/// queue and origin detail go to the admin token's bearer or a loopback caller (local
+/// dev). Errors name the setting, never a secret's value.
+async fn health(
+    req: &Request,
+    env: &Env,
+    cfg: &std::result::Result<Config, ConfigError>,
+) -> Result<Response> {
     let config = match cfg {
         Ok(_) => json!("ok"),
         Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
@@ -107,6 +113,14 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         )),
     };
     let ok = cfg.is_ok() && d1.is_ok();
+    let status = if ok { 200 } else { 503 };
+    // Read apart from the configuration, so a broken configuration can still be seen.
+    let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());
+    let authorization = req.headers().get("authorization")?;
+    if !admin::may_see_detail(authorization.as_deref(), token.as_deref(), &req.url()) {
+        let body = json!({ "status": if ok { "ok" } else { "error" } });
+        return respond(status, "application/json", &body.to_string());
+    }
     let body = json!({
         "status": if ok { "ok" } else { "error" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -116,9 +130,5 @@ async fn health(env: &Env, cfg: &std::result::Result<Config, ConfigError>) -> Re
         "queue": queue,
         "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
     });
-    respond(
-        if ok { 200 } else { 503 },
-        "application/json",
-        &body.to_string(),
-    )
+    respond(status, "application/json", &body.to_string())
 }

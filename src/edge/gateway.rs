@@ -13,6 +13,7 @@ use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
 use crate::protocol::HeaderNames;
+use crate::proxy;
 use crate::time::Timestamp;
 use crate::url;
 use serde_json::json;
@@ -52,6 +53,11 @@ impl Call<'_> {
     }
 }
 
+/// The 508 body: the request came back to the gateway it left.
+const LOOP: &str = "Loop Detected: this request already passed through this gateway. \
+    Set ORIGIN_URL to the origin, or in route mode make sure the route's origin is not \
+    this worker.\n";
+
 /// Proxies one request.
 pub async fn handle(
     req: Request,
@@ -61,6 +67,17 @@ pub async fn handle(
     now: Timestamp,
 ) -> Result<Response> {
     let headers = Headers::new_with_headers(&req.headers())?;
+    let hop = headers.get(proxy::HOP_HEADER)?;
+    if proxy::looped(hop.as_deref(), &cfg.worker_name) {
+        let fields = json!({ "url": req.url(), "origin": cfg.origin_url });
+        log::error("loop_detected", fields);
+        return respond::text(508, LOOP);
+    }
+    let hops = hop.map_or_else(
+        || cfg.worker_name.clone(),
+        |h| format!("{h}, {}", cfg.worker_name),
+    );
+    headers.set(proxy::HOP_HEADER, &hops)?;
     strip_owned(&headers, &cfg.headers)?;
     let cookie_header = headers.get("cookie")?;
     let (names, pending) = (&cfg.cookie.name, &cfg.pending_cookie.name);
@@ -86,7 +103,7 @@ pub async fn handle(
     for (name, value) in exchange.inject(&req.method(), &target) {
         headers.set(name, &value)?;
     }
-    let Some(resp) = forward(&req, headers, cfg, &target).await? else {
+    let Some(resp) = forward(&req, headers, &target).await? else {
         call.report(exchange.abandon());
         return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
@@ -107,18 +124,16 @@ pub async fn handle(
     finish(resp, n, &set_cookies)
 }
 
-/// Sends the request on to the origin (or its own URL in route mode), body streamed.
-/// `None` when the origin cannot be reached (logged).
-async fn forward(
-    req: &Request,
-    headers: Headers,
-    cfg: &Config,
-    target: &str,
-) -> Result<Option<Response>> {
-    if cfg.origin_url.is_some() {
-        let url = req.url();
-        headers.set("x-forwarded-host", url::host(&url))?;
-        headers.set("x-forwarded-proto", url::scheme(&url))?;
+/// Sends the request on to the origin (or its own URL in route mode), body streamed, with
+/// the gateway's own forwarding headers. `None` when the origin cannot be reached
+/// (logged).
+async fn forward(req: &Request, headers: Headers, target: &str) -> Result<Option<Response>> {
+    let client_ip = headers.get("cf-connecting-ip")?;
+    for (name, value) in proxy::forwarding(&req.url(), client_ip.as_deref()) {
+        match value {
+            Some(v) => headers.set(name, &v)?,
+            None => headers.delete(name)?,
+        }
     }
     let init = RequestInit::new();
     init.set_method(&req.method());
@@ -145,7 +160,8 @@ async fn forward(
 }
 
 /// The origin's response as the client gets it: untouched unless a cookie is set or a
-/// sessiongate header must be removed.
+/// sessiongate header must be removed. A response that sets a cookie is kept out of
+/// shared caches.
 fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result<Response> {
     let rh = resp.headers();
     let owned = names.response_owned();
@@ -159,6 +175,11 @@ fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result
     }
     for c in set_cookies {
         out.append("set-cookie", c)?;
+    }
+    if !set_cookies.is_empty() {
+        if let Some(private) = proxy::private_cache_control(rh.get("cache-control")?.as_deref()) {
+            out.set("cache-control", &private)?;
+        }
     }
     let init = ResponseInit::new();
     init.set_status(resp.status());

@@ -3,7 +3,7 @@
 
 use super::{log, SESSION_SIGNALS};
 use crate::config::Config;
-use crate::signal::Signal;
+use crate::signal::{self, Signal};
 use crate::time::Timestamp;
 use serde_json::json;
 use std::cell::Cell;
@@ -21,31 +21,37 @@ pub fn first_request() -> bool {
     !INITIALIZED.with(|done| done.replace(true))
 }
 
-/// The queue messages of `signals` that SESSION_SIGNALS lets through.
-fn messages(
+/// The queue messages of `signals` that SESSION_SIGNAL_FILTER lets through, in batches
+/// within the queue's limits (so none is refused for its size).
+fn batches(
     cfg: &Config,
     request_id: &str,
     now: Timestamp,
     signals: &[Signal],
-) -> Vec<SendMessage<JsValue>> {
-    signals
+) -> Vec<Vec<SendMessage<JsValue>>> {
+    let mut sizes = Vec::new();
+    let mut messages = signals
         .iter()
         .filter(|s| cfg.signals.allows(s))
         .filter_map(|s| {
-            let envelope = s.envelope(
-                &Uuid::new_v4().to_string(),
-                now,
-                &cfg.worker_name,
-                request_id,
-            );
+            let id = Uuid::new_v4().to_string();
+            let envelope = s
+                .envelope(&id, now, &cfg.worker_name, request_id)
+                .to_string();
             // A plain JS object (not a Map), sent as JSON so the dashboard can preview it.
-            let body = js_sys::JSON::parse(&envelope.to_string()).ok()?;
+            let body = js_sys::JSON::parse(&envelope).ok()?;
+            sizes.push(envelope.len());
             Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
         })
+        .collect::<Vec<_>>()
+        .into_iter();
+    signal::batches(&sizes)
+        .into_iter()
+        .map(|range| messages.by_ref().take(range.len()).collect())
         .collect()
 }
 
-/// Sends `signals` in one batch after the response (`ctx.wait_until`).
+/// Sends `signals` after the response (`ctx.wait_until`), batch by batch.
 pub fn dispatch(
     ctx: &Context,
     env: &Env,
@@ -55,30 +61,37 @@ pub fn dispatch(
     signals: Vec<Signal>,
 ) {
     let request_id = request_id.unwrap_or_else(|| Uuid::new_v4().to_string());
-    let batch = messages(cfg, &request_id, now, &signals);
-    if batch.is_empty() {
+    let batches = batches(cfg, &request_id, now, &signals);
+    if batches.is_empty() {
         return;
     }
     let Some(queue) = queue(env, &request_id, &signals) else {
         return;
     };
-    ctx.wait_until(async move {
-        if let Err(e) = queue.send_raw_batch(batch).await {
-            failed(&request_id, &signals, &e.to_string());
-        }
-    });
+    ctx.wait_until(async move { send(&queue, batches, &request_id, &signals).await });
 }
 
 /// Sends `signals` now (for handlers without a response to answer first).
 pub async fn send_now(env: &Env, cfg: &Config, now: Timestamp, signals: Vec<Signal>) {
     let request_id = Uuid::new_v4().to_string();
-    let batch = messages(cfg, &request_id, now, &signals);
-    if batch.is_empty() {
+    let batches = batches(cfg, &request_id, now, &signals);
+    if batches.is_empty() {
         return;
     }
     if let Some(queue) = queue(env, &request_id, &signals) {
+        send(&queue, batches, &request_id, &signals).await;
+    }
+}
+
+async fn send(
+    queue: &Queue,
+    batches: Vec<Vec<SendMessage<JsValue>>>,
+    request_id: &str,
+    signals: &[Signal],
+) {
+    for batch in batches {
         if let Err(e) = queue.send_raw_batch(batch).await {
-            failed(&request_id, &signals, &e.to_string());
+            failed(request_id, signals, &e.to_string());
         }
     }
 }

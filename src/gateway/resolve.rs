@@ -24,6 +24,9 @@ use crate::store::fallback::{snapshot_record, FallbackStore};
 use crate::store::Store;
 use serde_json::json;
 
+/// Session cookie values examined per request, at most (the first valid one wins).
+pub const MAX_EXAMINED: usize = 4;
+
 /// The session and pending cookies of a request, taken out of its `Cookie` header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inbound {
@@ -297,24 +300,36 @@ impl Context<'_> {
         }
     }
 
-    /// The first value `decode` accepts (cookie tossing: the first valid one wins); each
-    /// one rejected before it is logged and signalled.
+    /// The first value `decode` accepts (cookie tossing: the first valid one wins), among
+    /// the first [`MAX_EXAMINED`]: work per request stays bounded however many cookies a
+    /// client sends. The rejected ones, and those past the cap when none verified, are
+    /// logged and signalled once, with a count.
     fn first_valid<T>(
         &self,
         values: &[String],
         decode: impl Fn(&str) -> Result<T, CookieError>,
     ) -> Option<T> {
-        for value in values {
+        let mut rejected: Option<(CookieError, usize)> = None;
+        let mut found = None;
+        for value in values.iter().take(MAX_EXAMINED) {
             match decode(value) {
-                Ok(found) => return Some(found),
-                Err(e) => {
-                    let fields = json!({ "reason": e.reason() });
-                    self.journal.log(Level::Warn, "cookie_rejected", fields);
-                    self.journal
-                        .signal(Signal::CookieRejected { reason: e.into() });
+                Ok(ok) => {
+                    found = Some(ok);
+                    break;
                 }
+                Err(e) => rejected = Some(rejected.map_or((e, 1), |(first, n)| (first, n + 1))),
             }
         }
-        None
+        if let Some((first, n)) = rejected {
+            let skipped = if found.is_none() { values.len() - n } else { 0 };
+            let count = u32::try_from(n + skipped).unwrap_or(u32::MAX);
+            let fields = json!({ "reason": first.reason(), "count": count });
+            self.journal.log(Level::Warn, "cookie_rejected", fields);
+            self.journal.signal(Signal::CookieRejected {
+                reason: first.into(),
+                count,
+            });
+        }
+        found
     }
 }

@@ -50,10 +50,16 @@ impl<'a, S: Store> Exchange<'a, S> {
     }
 
     /// The commands as session operations: clear before the update, so `clear` + an
-    /// update leaves exactly the update.
+    /// update leaves exactly the update. A login as another user than the session's
+    /// starts from empty data (one user's data never reaches the next on a shared
+    /// browser) unless the origin sends `keep-data`; a visitor's login keeps it.
     fn apply(&mut self, cmds: &Commands) {
         let (a, session) = (cmds.actions, &mut self.session);
-        if a.clear {
+        let other_user = cmds.login.as_deref().is_some_and(|new| {
+            let current = session.record().and_then(|r| r.user_id.as_deref());
+            current.is_some_and(|current| current != new)
+        });
+        if a.clear || (other_user && !a.keep_data) {
             session.clear();
         }
         if let Some(patch) = &cmds.update {

@@ -10,6 +10,8 @@ import path from "node:path";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SECRET = "test-secret-test-secret-test-secret-0123";
 export const BASE = "https://gate.example";
+/** The admin token every test gateway has (SESSION_ADMIN_TOKEN). */
+export const ADMIN_TOKEN = "admin-token-admin-token-admin-token";
 
 /** An origin that records each request and answers with `origin.respond(rec)`. */
 export async function startOrigin() {
@@ -61,6 +63,7 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
       bindings: {
         SESSION_TIMEOUT_MINUTES: "30",
         SESSION_SECRET: SECRET,
+        SESSION_ADMIN_TOKEN: ADMIN_TOKEN,
         ORIGIN_URL: originUrl,
         ...vars,
       },
@@ -78,6 +81,8 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
     mf,
     db,
     fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: "manual", ...init }),
+    /** `/__session/health` as the operator sees it (with the admin token). */
+    health: () => mf.dispatchFetch(`${BASE}/__session/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
     /** Statements the worker ran since the last call: [{sql, write}]. */
     d1Log: async () => (await mf.dispatchFetch(`${BASE}/__test/d1`)).json(),
     failD1: async (mode) => mf.dispatchFetch(`${BASE}/__test/d1?fail=${mode}`, { method: "POST" }),

@@ -19,6 +19,9 @@ per_store!(
     bad_commands_are_signalled_and_the_rest_applies,
     a_websocket_upgrade_changes_nothing,
     an_unreadable_row_starts_a_fresh_session,
+    a_flood_of_junk_cookies_is_one_signal,
+    another_users_login_starts_from_empty_data,
+    a_doubled_login_header_logs_nobody_in,
 );
 
 fn a_visitor_who_writes_nothing_gets_no_session<S: Store>(d1: &Flaky<S>) {
@@ -133,11 +136,15 @@ fn forged_cookies_are_rejected_and_the_first_valid_one_wins<S: Store>(d1: &Flaky
         .signals
         .iter()
         .filter_map(|s| match s {
-            Signal::CookieRejected { reason } => Some(*reason),
+            Signal::CookieRejected { reason, count } => Some((*reason, *count)),
             _ => None,
         })
         .collect();
-    assert_eq!(rejected, [Reason::Malformed, Reason::BadSignature]);
+    assert_eq!(
+        rejected,
+        [(Reason::Malformed, 2)],
+        "one signal, with a count"
+    );
 }
 
 fn a_cookie_under_a_retired_key_is_reissued_under_the_current_one<S: Store>(d1: &Flaky<S>) {
@@ -245,4 +252,97 @@ fn an_unreadable_row_starts_a_fresh_session<S: Store>(d1: &Flaky<S>) {
         }]
     );
     assert_eq!(b.get("session_id"), None, "the cookie naming it is cleared");
+}
+
+fn a_flood_of_junk_cookies_is_one_signal<S: Store>(d1: &Flaky<S>) {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    request(&cfg, Some(d1), &mut b, T0, Reply::action("create"));
+    let good = b.get("session_id").expect("cookie").to_owned();
+    let junk: Vec<String> = (0..150).map(|i| format!("session_id=junk{i}")).collect();
+    for (valid_at_end, count) in [(false, 150), (true, 150)] {
+        let mut header = junk.join("; ");
+        if valid_at_end {
+            // Past the few examined: not found, like the junk before it.
+            header.push_str(&format!("; session_id={good}"));
+        }
+        let (inbound, _) = super::Inbound::take(Some(&header), "session_id", "session_id-pending");
+        let finished = pollster::block_on(async {
+            let cx = super::Context::new(&cfg, T0.plus(1), false);
+            let ex = super::Exchange::begin(cx, Some(d1), &inbound).await;
+            assert!(ex.session().id().is_none());
+            ex.abandon()
+        });
+        let expected = u32::try_from(count + usize::from(valid_at_end)).unwrap_or(0);
+        assert_eq!(
+            finished.signals,
+            [Signal::CookieRejected {
+                reason: Reason::Malformed,
+                count: expected
+            }]
+        );
+        assert_eq!(finished.events.len(), 1, "one log line");
+    }
+}
+
+fn another_users_login_starts_from_empty_data<S: Store>(d1: &Flaky<S>) {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    request(&cfg, Some(d1), &mut b, T0, Reply::update(r#"{"cart":[1]}"#));
+    request(&cfg, Some(d1), &mut b, T0.plus(1), Reply::login("ann"));
+    let ann = request(
+        &cfg,
+        Some(d1),
+        &mut b,
+        T0.plus(2),
+        Reply::update(r#"{"role":"admin"}"#),
+    );
+    let data = ann.session.map(|r| Value::Object(r.data));
+    assert_eq!(
+        data,
+        Some(json!({"cart": [1]})),
+        "a visitor's login keeps the cart"
+    );
+    let reply = Reply {
+        update: Some(r#"{"theme":"dark"}"#),
+        ..Reply::login("bob")
+    };
+    request(&cfg, Some(d1), &mut b, T0.plus(3), reply);
+    let bob = request(&cfg, Some(d1), &mut b, T0.plus(4), Reply::OK);
+    assert_eq!(bob.header("X-Session-User-Id"), Some("bob"));
+    let data = bob.session.map(|r| Value::Object(r.data));
+    assert_eq!(
+        data,
+        Some(json!({"theme": "dark"})),
+        "nothing of ann's, bob's own update kept"
+    );
+    let reply = Reply {
+        user_id: Some("cy"),
+        action: Some("keep-data"),
+        ..Reply::OK
+    };
+    request(&cfg, Some(d1), &mut b, T0.plus(5), reply);
+    let cy = request(&cfg, Some(d1), &mut b, T0.plus(6), Reply::OK);
+    let data = cy.session.map(|r| Value::Object(r.data));
+    assert_eq!(
+        data,
+        Some(json!({"theme": "dark"})),
+        "kept when the origin asks"
+    );
+}
+
+fn a_doubled_login_header_logs_nobody_in<S: Store>(d1: &Flaky<S>) {
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    // Two `X-Session-User-Id` headers reach the gateway joined by the runtime.
+    let seen = request(&cfg, Some(d1), &mut b, T0, Reply::login("a1, a2"));
+    assert_eq!(b.get("session_id"), None, "no session for a joined user id");
+    assert_eq!(seen.event_names(), ["bad_command"]);
+    assert!(seen.signals.iter().any(|s| matches!(
+        s,
+        Signal::DataSaveFailed {
+            reason: Reason::BadCommand,
+            ..
+        }
+    )));
 }
