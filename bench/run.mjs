@@ -53,7 +53,7 @@ function gatewayOptions(vars) {
     d1Databases: { SESSIONS_DB: "bench" },
     queueProducers: { SESSION_SIGNALS: "bench-signals" },
     queueConsumers: { "bench-signals": { maxBatchSize: 100, maxBatchTimeout: 1 } },
-    bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, ORIGIN_URL: originUrl, ...vars },
+    bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, SESSION_COOKIE_NAME: "session_id", ORIGIN_URL: originUrl, ...vars },
   };
 }
 

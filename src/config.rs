@@ -272,9 +272,24 @@ fn boolean(
     }
 }
 
+/// The session cookie's name when SESSION_COOKIE_NAME is unset.
+pub const DEFAULT_COOKIE_NAME: &str = "__Host-session_id";
+/// The name when unset and the attributes rule `__Host-` out (a Domain, a Path, or no
+/// Secure: plain http other than localhost).
+pub const FALLBACK_COOKIE_NAME: &str = "session_id";
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case.
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
 fn cookie_config(get: &impl Fn(&str) -> Option<String>) -> Result<CookieConfig, ConfigError> {
     const NAME: &str = "SESSION_COOKIE_NAME";
-    let name = get(NAME).map_or_else(|| "session_id".to_owned(), |n| n.trim().to_owned());
+    let configured = get(NAME).map(|n| n.trim().to_owned());
+    let name = configured
+        .clone()
+        .unwrap_or_else(|| DEFAULT_COOKIE_NAME.to_owned());
     if let Some(bad) = name.chars().find(|c| !is_token_char(*c)) {
         return Err(err(
             NAME,
@@ -321,13 +336,21 @@ fn cookie_config(get: &impl Fn(&str) -> Option<String>) -> Result<CookieConfig, 
             format!("`{path}` must start with `/` and hold no `;`"),
         ));
     }
-    if name.starts_with("__Host-") && (!secure || domain.is_some() || path != "/") {
+    let host_only = secure && domain.is_none() && path == "/";
+    // Unset: the `__Host-` name where the attributes allow it, so a cookie planted from a
+    // sibling subdomain can never take its place.
+    let name = match configured {
+        None if !host_only => FALLBACK_COOKIE_NAME.to_owned(),
+        _ => name,
+    };
+    // Browsers match the prefixes without regard to case.
+    if has_prefix(&name, "__Host-") && !host_only {
         return Err(err(
             NAME,
             "the `__Host-` prefix requires Secure, Path=/ and no Domain",
         ));
     }
-    if name.starts_with("__Secure-") && !secure {
+    if has_prefix(&name, "__Secure-") && !secure {
         return Err(err(
             NAME,
             "the `__Secure-` prefix requires SESSION_COOKIE_SECURE=true",
@@ -374,7 +397,8 @@ mod tests {
                 renew_after_secs: 60
             }
         );
-        assert_eq!(c.cookie.name, "session_id");
+        assert_eq!(c.cookie.name, "__Host-session_id");
+        assert_eq!(c.pending_cookie.name, "__Host-session_id-pending");
         assert!(c.cookie.secure);
         assert_eq!(c.cookie.same_site, SameSite::Lax);
         assert_eq!(c.cookie.path, "/");
@@ -450,6 +474,27 @@ mod tests {
             "SESSION_COOKIE_NAME: the `__Host-` prefix requires Secure, Path=/ and no Domain"
         );
         assert!(parse(&[("SESSION_COOKIE_NAME", "__Host-sid")]).is_ok());
+        // Browsers read the prefixes in any case.
+        assert_eq!(
+            problem(&[
+                ("SESSION_COOKIE_NAME", "__host-sid"),
+                ("SESSION_COOKIE_PATH", "/app")
+            ]),
+            "SESSION_COOKIE_NAME: the `__Host-` prefix requires Secure, Path=/ and no Domain"
+        );
+        assert!(problem(&[
+            ("SESSION_COOKIE_NAME", "__SECURE-sid"),
+            ("SESSION_COOKIE_SECURE", "false")
+        ])
+        .contains("`__Secure-` prefix requires"));
+        // Unset, the name is `__Host-` only where the attributes allow it.
+        for vars in [
+            [("SESSION_COOKIE_SECURE", "false")],
+            [("SESSION_COOKIE_DOMAIN", "example.com")],
+            [("SESSION_COOKIE_PATH", "/app")],
+        ] {
+            assert_eq!(parse(&vars).unwrap().cookie.name, "session_id", "{vars:?}");
+        }
         assert_eq!(
             problem(&[
                 ("SESSION_COOKIE_SAMESITE", "none"),

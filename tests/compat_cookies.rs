@@ -38,6 +38,8 @@ fn config() -> Config {
     Config::from_vars(|n| match n {
         "SESSION_SECRET" => Some("fixture-secret-fixture-secret-fixture-secret".into()),
         "SESSION_TIMEOUT_MINUTES" => Some("180".into()),
+        // The default name when the fixtures were minted (now `__Host-session_id`).
+        "SESSION_COOKIE_NAME" => Some("session_id".into()),
         _ => None,
     })
     .expect("fixture config")

@@ -142,8 +142,8 @@ test("an oversize session is refused loudly and the old cookie stays", async () 
   assert.ok(gate.logs.some((l) => /session_save_failed/.test(l) && /\d+ bytes, the limit is 4096/.test(l)), "the log says how many bytes");
 });
 
-test("without a D1 binding the gateway runs in cookie mode", async () => {
-  const bare = await startGateway(origin.url, {}, { d1: false, queue: false });
+test("without a D1 binding only SESSION_STORE=cookie serves: no silent switch", async () => {
+  const bare = await startGateway(origin.url, { SESSION_STORE: "cookie" }, { d1: false, queue: false });
   try {
     origin.respond = () => ({ status: 200, headers: { "x-session-update": '{"n":1}' } });
     const res = await bare.fetch("/x");
@@ -158,5 +158,18 @@ test("without a D1 binding the gateway runs in cookie mode", async () => {
     assert.equal(health.store, "cookie");
   } finally {
     await bare.dispose();
+  }
+  const unbound = await startGateway(origin.url, {}, { d1: false, queue: false });
+  try {
+    const seen = origin.seen.length;
+    const res = await unbound.fetch("/x");
+    assert.equal(res.status, 500);
+    assert.match(await res.text(), /SESSIONS_DB binding is missing/);
+    assert.equal(origin.seen.length, seen, "nothing proxied without its sessions");
+    const health = await unbound.health();
+    assert.equal(health.status, 503);
+    assert.match((await health.json()).d1, /SESSIONS_DB binding is missing/);
+  } finally {
+    await unbound.dispose();
   }
 });

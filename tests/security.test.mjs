@@ -364,3 +364,32 @@ test("an undecodable D1 row is a corrupt session (fresh session, signalled), not
   assert.equal(sessionCookie(res), "", "the cookie naming it is cleared");
   await gate.waitForSignal((r) => r.name === "session_data_retrieval_failed" && r.payload.kwargs.reason === "corrupt");
 });
+
+test("the default cookie is __Host-session_id (no planting from a sibling subdomain); prefixes checked in any case", async () => {
+  const defaulted = await startGateway(origin.url, { SESSION_COOKIE_NAME: null });
+  try {
+    origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "victim" } });
+    const res = await defaulted.fetch("/login");
+    const line = res.headers.getSetCookie()[0];
+    assert.match(line, /^__Host-session_id=/);
+    assert.match(line, /; Path=\/;/);
+    assert.match(line, /; Secure/);
+    assert.doesNotMatch(line, /Domain=/i);
+    // A cookie a sibling subdomain can plant has another name: it is not read.
+    const planted = signRef(SECRET, randomUUID(), { user: "attacker" });
+    origin.respond = () => ({ status: 200 });
+    await defaulted.fetch("/p", { headers: { cookie: `session_id=${planted}` } });
+    assert.equal(origin.last().headers["x-session-user-id"], undefined);
+  } finally {
+    await defaulted.dispose();
+  }
+  const lower = await startGateway(origin.url, { SESSION_COOKIE_NAME: "__host-sid", SESSION_COOKIE_PATH: "/app" });
+  try {
+    assert.equal((await lower.fetch("/x")).status, 500);
+    const health = await (await lower.health()).json();
+    assert.equal(health.config.setting, "SESSION_COOKIE_NAME");
+    assert.match(health.config.problem, /__Host-. prefix requires/);
+  } finally {
+    await lower.dispose();
+  }
+});

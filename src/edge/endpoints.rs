@@ -2,7 +2,7 @@
 //! www/ (the dashboard) through the `ASSETS` binding.
 
 use super::d1::D1Store;
-use super::gateway::Call;
+use super::gateway::{d1_for, Call, D1_MISSING};
 use super::respond::{respond, text};
 use super::{log, ASSETS, SESSION_SIGNALS};
 use crate::admin;
@@ -68,8 +68,11 @@ async fn logout(
     let (name, pending) = (&cfg.cookie.name, &cfg.pending_cookie.name);
     let (inbound, _) = Inbound::take(cookies.as_deref(), name, pending);
     let d1 = D1Store::from_env(env);
+    let Ok(d1) = d1_for(cfg, &d1) else {
+        return text(500, D1_MISSING);
+    };
     let cx = gateway::Context::new(cfg, now, false);
-    let finished = cx.logout(d1.db().is_ok().then_some(&d1), &inbound).await;
+    let finished = cx.logout(d1, &inbound).await;
     let call = Call {
         env,
         ctx,
@@ -98,13 +101,12 @@ async fn health(
         Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
     };
     let store = D1Store::from_env(env);
-    // The cookie store needs no D1: by choice, or because the binding is absent.
-    let cookie_mode =
-        cfg.as_ref().is_ok_and(|c| c.store == StoreKind::Cookie) || store.db().is_err();
-    let d1 = if cookie_mode {
-        Ok(())
-    } else {
-        store.ping().await.map_err(|e| e.to_string())
+    // The cookie store needs no D1; D1 without its binding is an error, said as such.
+    let cookie_mode = cfg.as_ref().is_ok_and(|c| c.store == StoreKind::Cookie);
+    let d1 = match (cookie_mode, store.db()) {
+        (true, _) => Ok(()),
+        (false, Err(_)) => Err(D1_MISSING.trim_end().to_owned()),
+        (false, Ok(_)) => store.ping().await.map_err(|e| e.to_string()),
     };
     let queue = match env.queue(SESSION_SIGNALS) {
         Ok(_) => json!("ok"),

@@ -8,7 +8,7 @@
 
 use super::d1::D1Store;
 use super::{log, respond, signals};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
@@ -58,6 +58,32 @@ const LOOP: &str = "Loop Detected: this request already passed through this gate
     Set ORIGIN_URL to the origin, or in route mode make sure the route's origin is not \
     this worker.\n";
 
+/// The 500 body when D1 is configured without its binding.
+pub const D1_MISSING: &str = "sessiongate is misconfigured: the SESSIONS_DB binding is \
+    missing (add it to wrangler.toml, or set SESSION_STORE=cookie)\n";
+
+/// D1 is configured but its binding is missing.
+pub struct BindingMissing;
+
+/// The D1 store a request may use (`None` for the cookie store).
+///
+/// # Errors
+/// [`BindingMissing`] (logged) when D1 is configured without its binding: never a silent
+/// switch to cookies.
+pub fn d1_for<'d>(
+    cfg: &Config,
+    d1: &'d D1Store,
+) -> std::result::Result<Option<&'d D1Store>, BindingMissing> {
+    match (cfg.store, d1.db()) {
+        (StoreKind::Cookie, _) => Ok(None),
+        (StoreKind::D1, Ok(_)) => Ok(Some(d1)),
+        (StoreKind::D1, Err(e)) => {
+            log::error("d1_binding_missing", json!({ "error": e.to_string() }));
+            Err(BindingMissing)
+        }
+    }
+}
+
 /// Proxies one request.
 pub async fn handle(
     req: Request,
@@ -95,8 +121,11 @@ pub async fn handle(
         request_id: headers.get("cf-ray")?,
     };
     let d1 = D1Store::from_env(env);
+    let Ok(d1) = d1_for(cfg, &d1) else {
+        return respond::text(500, D1_MISSING);
+    };
     let cx = Cx::new(cfg, now, signals::first_request());
-    let exchange = Exchange::begin(cx, d1.db().is_ok().then_some(&d1), &inbound).await;
+    let exchange = Exchange::begin(cx, d1, &inbound).await;
 
     let url = req.url();
     let target = url::target(cfg.origin_url.as_deref(), &url);

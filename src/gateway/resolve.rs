@@ -88,20 +88,21 @@ pub enum Resolution<'a, S> {
         /// The pending cookie's deferred write, when it could not be written back.
         carried: Option<Carried>,
     },
-    /// D1 failed and nothing may stand in for it: no session this request.
-    Unavailable(&'a S),
+    /// D1 failed (or is configured without its binding) and nothing may stand in for
+    /// it: no session this request, nothing written.
+    Unavailable(Option<&'a S>),
 }
 
 impl<'a, S: Store> Exchange<'a, S> {
     /// Resolves the request's session from its cookies: `d1` is the D1 store, `None`
-    /// when its binding is missing.
+    /// when its binding is missing. Without it, only SESSION_STORE=cookie serves
+    /// sessions: a D1 configuration never falls silently to the cookie store.
     pub async fn begin(cx: Context<'a>, d1: Option<&'a S>, inbound: &Inbound) -> Self {
         let mut pending = Outgoing::Keep;
-        let resolution = match d1 {
-            Some(d1) if cx.cfg.store == StoreKind::D1 => {
-                cx.resolve_d1(d1, inbound, &mut pending).await
-            }
-            _ => cx.resolve_cookie(inbound),
+        let resolution = match (cx.cfg.store, d1) {
+            (StoreKind::Cookie, _) => cx.resolve_cookie(inbound),
+            (StoreKind::D1, Some(d1)) => cx.resolve_d1(d1, inbound, &mut pending).await,
+            (StoreKind::D1, None) => Resolution::Unavailable(None),
         };
         let cookie_seen = !inbound.session.is_empty();
         Self::serve(cx, resolution, cookie_seen, pending).await
@@ -135,11 +136,12 @@ impl<'a, S: Store> Exchange<'a, S> {
                     Found::Load(ids),
                 )
             }
-            Resolution::Unavailable(d1) => (
-                Backend::D1(d1),
-                StoreLabel::Unavailable,
-                Found::Loaded(None),
-            ),
+            Resolution::Unavailable(d1) => {
+                // Never written to: the save policy keeps everything while unavailable.
+                let none = || Backend::Cookie(CookieStore::new(keys, &cx.cfg.cookie.name, None));
+                let backend = d1.map_or_else(none, Backend::D1);
+                (backend, StoreLabel::Unavailable, Found::Loaded(None))
+            }
         };
         let manager = cx.manager(backend);
         let found = match found {
@@ -237,10 +239,10 @@ impl Context<'_> {
             let age = now.seconds_since(r.snapshot.issued_at);
             let fields = json!({ "session_id": r.id.to_string(), "snapshot_age": age });
             self.journal.log(Level::Warn, "fallback_refused", fields);
-            return Resolution::Unavailable(d1);
+            return Resolution::Unavailable(Some(d1));
         }
         if cfg.fallback_window_secs == 0 {
-            return Resolution::Unavailable(d1);
+            return Resolution::Unavailable(Some(d1));
         }
         if why == Reason::WriteFailed {
             // The read was not tried: the outage is known from the failed write-back.

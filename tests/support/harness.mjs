@@ -41,7 +41,8 @@ const QUEUE = "sessiongate-signals";
 
 /**
  * Miniflare running build/ behind the test entry, with migrations applied. Options:
- * `queue: false` leaves the SESSION_SIGNALS binding out, `d1: false` the SESSIONS_DB one.
+ * `queue: false` leaves the SESSION_SIGNALS binding out, `d1: false` the SESSIONS_DB one
+ * (then pass SESSION_STORE: "cookie" in `vars`, or the gateway refuses to serve).
  */
 export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true } = {}) {
   const logs = [];
@@ -60,13 +61,18 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
         queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 2 } },
       }),
       handleStructuredLogs: (entry) => logs.push(entry.message),
-      bindings: {
-        SESSION_TIMEOUT_MINUTES: "30",
-        SESSION_SECRET: SECRET,
-        SESSION_ADMIN_TOKEN: ADMIN_TOKEN,
-        ORIGIN_URL: originUrl,
-        ...vars,
-      },
+      // A `null` in `vars` leaves the setting unset (its default applies).
+      bindings: Object.fromEntries(
+        Object.entries({
+          SESSION_TIMEOUT_MINUTES: "30",
+          SESSION_SECRET: SECRET,
+          SESSION_ADMIN_TOKEN: ADMIN_TOKEN,
+          // The tests read cookies by this name; the default is `__Host-session_id`.
+          SESSION_COOKIE_NAME: "session_id",
+          ORIGIN_URL: originUrl,
+          ...vars,
+        }).filter(([, v]) => v !== null),
+      ),
     }),
   );
   await mf.ready;

@@ -44,8 +44,8 @@ fn the_session_round_trips_in_the_cookie() {
 }
 
 #[test]
-fn a_missing_d1_binding_means_the_cookie_store() {
-    let cfg = config(&[]);
+fn without_d1_only_the_cookie_store_serves() {
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
     let mut b = Browser::default();
     let seen = request(&cfg, NO_D1, &mut b, T0, Reply::login("ann"));
     assert_eq!(seen.label, StoreLabel::Cookie);
@@ -55,11 +55,17 @@ fn a_missing_d1_binding_means_the_cookie_store() {
         next.set_cookies.is_empty(),
         "steady state: no cookie rewrite"
     );
+    // Configured for D1 without its binding: no silent switch, nothing kept.
+    let d1_cfg = config(&[]);
+    let seen = request(&d1_cfg, NO_D1, &mut b, T0.plus(2), Reply::login("bob"));
+    assert_eq!(seen.label, StoreLabel::Unavailable);
+    assert!(seen.set_cookies.is_empty());
+    assert_eq!(seen.event_names(), ["session_save_failed"]);
 }
 
 #[test]
 fn a_session_too_large_for_a_cookie_keeps_the_old_cookie() {
-    let cfg = config(&[]);
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
     let mut b = Browser::default();
     request(&cfg, NO_D1, &mut b, T0, Reply::update(r#"{"small":1}"#));
     let before = b.get("session_id").map(str::to_owned);
@@ -97,7 +103,7 @@ fn a_cookie_under_a_retired_key_is_reissued() {
 
 #[test]
 fn logout_and_expiry_clear_the_cookie() {
-    let cfg = config(&[]);
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
     let mut b = Browser::default();
     request(&cfg, NO_D1, &mut b, T0, Reply::login("ann"));
     let expired = request(&cfg, NO_D1, &mut b, T0.plus(1800), Reply::OK);
@@ -115,7 +121,7 @@ fn logout_and_expiry_clear_the_cookie() {
 
 #[test]
 fn a_forged_cookie_starts_a_fresh_session() {
-    let cfg = config(&[]);
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
     let mut b = Browser::default();
     b.jar.insert(
         "session_id".into(),

@@ -26,7 +26,8 @@ pub(super) const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 pub(super) const SECRET: &str = "gateway-test-secret-gateway-test-secret";
 pub(super) const OLD_SECRET: &str = "retired-secret-retired-secret-retired-!!";
 
-/// A configuration from `vars` on top of a secret and a 30-minute idle timeout.
+/// A configuration from `vars` on top of a secret, a 30-minute idle timeout and the
+/// cookie name `session_id` (the tests read cookies by name).
 pub(super) fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_vars(|name| {
         vars.iter()
@@ -35,6 +36,7 @@ pub(super) fn config(vars: &[(&str, &str)]) -> Config {
             .or_else(|| match name {
                 "SESSION_SECRET" => Some(SECRET.to_owned()),
                 "SESSION_TIMEOUT_MINUTES" => Some("30".to_owned()),
+                "SESSION_COOKIE_NAME" => Some("session_id".to_owned()),
                 _ => None,
             })
     })
