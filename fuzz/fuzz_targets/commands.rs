@@ -1,4 +1,6 @@
-//! The origin's command headers and the header-ownership rule: no panic on any bytes.
+//! The origin's command headers, the header-ownership rule and the proxy hygiene
+//! helpers: no panic on any bytes; an accepted user id is header-safe and was not joined
+//! from two headers; a private Cache-Control stays private.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sessiongate::protocol::{parse_commands, HeaderNames};
@@ -10,7 +12,12 @@ fuzz_target!(|data: &[u8]| {
     let (cmds, _errors) = parse_commands(a, b, c);
     if let Some(user) = &cmds.login {
         assert!(sessiongate::protocol::header_safe(user));
+        assert!(!user.contains(','), "a joined header never logs a user in");
     }
+    if let Some(cc) = sessiongate::proxy::private_cache_control(a) {
+        assert!(cc.starts_with("private"));
+    }
+    let _ = sessiongate::proxy::forwarding(&s, b);
     if let Ok(names) = HeaderNames::new("X-Session-") {
         let _ = names.owns(&s);
     }
