@@ -5,7 +5,7 @@ import autocannon from "autocannon";
 import { createServer } from "node:http";
 import { createHmac } from "node:crypto";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
-import { readFileSync, readdirSync } from "node:fs";
+import { migrate } from "../tests/support/migrations.mjs";
 import path from "node:path";
 import { ROOT, SECRET } from "../tests/support/harness.mjs";
 
@@ -57,12 +57,9 @@ function gatewayOptions(vars) {
   };
 }
 
-async function migrate(mf) {
+async function migrated(mf) {
   const db = await mf.getD1Database("SESSIONS_DB");
-  for (const file of readdirSync(path.join(ROOT, "migrations")).sort()) {
-    const sql = readFileSync(path.join(ROOT, "migrations", file), "utf8").replace(/^--.*$/gm, "");
-    for (const stmt of sql.split(";").map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
-  }
+  await migrate(db, ROOT);
   return db;
 }
 
@@ -91,18 +88,18 @@ const js = await serve({ modules: true, script: JS_PASSTHROUGH, bindings: { ORIG
 rows.push(await measure("JS pass-through worker", js.url));
 await js.mf.dispose();
 const gate = await serve(gatewayOptions({}));
-const cookie = await seed(await migrate(gate.mf));
+const cookie = await seed(await migrated(gate.mf));
 rows.push(await measure("sessiongate, no session", gate.url));
 rows.push(await measure("sessiongate, D1 session (1 read)", gate.url, { cookie }));
 await gate.mf.dispose();
 // The same without signals: every request above also queues session_data_retrieved,
 // which the consumer writes to the audit table in the same local D1.
 const quiet = await serve(gatewayOptions({ SESSION_SIGNAL_FILTER: "none" }));
-const quietCookie = await seed(await migrate(quiet.mf));
+const quietCookie = await seed(await migrated(quiet.mf));
 rows.push(await measure("sessiongate, D1 session, signals off", quiet.url, { cookie: quietCookie }));
 await quiet.mf.dispose();
 const cookieGate = await serve(gatewayOptions({ SESSION_STORE: "cookie" }));
-await migrate(cookieGate.mf);
+await migrated(cookieGate.mf);
 const made = await fetch(`${cookieGate.url}/x`, { headers: {} });
 await made.arrayBuffer();
 rows.push(await measure("sessiongate, cookie store, no session", cookieGate.url));

@@ -64,6 +64,10 @@ pub enum Reason {
     BadSignature,
     /// `bad_payload`: a verified cookie value does not decode.
     BadPayload,
+    /// `pending_expired`: a pending cookie older than the idle timeout was dropped.
+    PendingExpired,
+    /// `revoked`: a deferred insert of a session that ended since was not written.
+    Revoked,
 }
 
 impl Reason {
@@ -84,6 +88,8 @@ impl Reason {
             Self::Malformed => "malformed",
             Self::BadSignature => "bad_signature",
             Self::BadPayload => "bad_payload",
+            Self::PendingExpired => "pending_expired",
+            Self::Revoked => "revoked",
         }
     }
 }

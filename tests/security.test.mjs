@@ -4,7 +4,7 @@ import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { jwtVerify } from "jose";
-import { startOrigin, startGateway, sessionCookie, dataSeen, signRef, openRef, now, BASE, SECRET } from "./support/harness.mjs";
+import { startOrigin, startGateway, sessionCookie, dataSeen, signRef, signPending, openRef, now, BASE, SECRET } from "./support/harness.mjs";
 
 const ORIGIN_SECRET = "origin-secret-origin-secret-origin-secret";
 let origin;
@@ -392,4 +392,38 @@ test("the default cookie is __Host-session_id (no planting from a sibling subdom
   } finally {
     await lower.dispose();
   }
+});
+
+test("a pending cookie older than the idle timeout is dropped and reported, never written back", async () => {
+  const value = await session({ n: 1 }, "ann");
+  const id = idOf(value);
+  const stale = signPending(SECRET, { op: "update", id, keys: { stale: true }, exp: now() + 600, at: now() - 1900 });
+  const res = await gate.fetch("/back", { headers: { cookie: `session_id=${value}; session_id-pending=${stale}` } });
+  assert.equal(sessionCookie(res, "session_id-pending"), "", "cleared");
+  assert.deepEqual(dataSeen(origin.last()), { n: 1 }, "not applied");
+  const [row] = (await gate.rows()).filter((r) => r.id === id);
+  assert.deepEqual(JSON.parse(row.data), { n: 1 });
+  await gate.waitForSignal((r) => r.name === "session_data_save_failed" && r.session_id === id && r.payload.kwargs.reason === "pending_expired");
+});
+
+test("replaying the two cookies of a session created during an outage never brings it back after logout", async () => {
+  await gate.failD1("all");
+  origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "outage-user" } });
+  const res = await gate.fetch("/login");
+  const ref = sessionCookie(res);
+  const pending = sessionCookie(res, "session_id-pending");
+  assert.ok(ref && pending, "created during the outage: both cookies");
+  await gate.failD1("none");
+  const both = `session_id=${ref}; session_id-pending=${pending}`;
+  origin.respond = () => ({ status: 200 });
+  await gate.fetch("/back", { headers: { cookie: both } });
+  assert.equal((await gate.rows()).filter((r) => r.id === idOf(ref)).length, 1, "written back");
+  origin.respond = () => ({ status: 200, headers: { "x-session-action": "delete" } });
+  await gate.fetch("/logout", { headers: { cookie: `session_id=${ref}` } });
+  assert.equal((await gate.rows()).filter((r) => r.id === idOf(ref)).length, 0, "logged out");
+  origin.respond = () => ({ status: 200 });
+  await gate.fetch("/replay", { headers: { cookie: both } });
+  assert.equal((await gate.rows()).filter((r) => r.id === idOf(ref)).length, 0, "not resurrected");
+  assert.equal(origin.last().headers["x-session-user-id"], undefined);
+  await gate.waitForSignal((r) => r.name === "session_data_save_failed" && r.session_id === idOf(ref) && r.payload.kwargs.reason === "revoked");
 });

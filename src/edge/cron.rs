@@ -1,5 +1,5 @@
-//! The cron trigger: `clear_expired` in bounded chunks, audit retention, and a
-//! `sessions_purged` signal with the counts.
+//! The cron trigger: `clear_expired` in bounded chunks, audit retention, revocation
+//! records past any pending cookie's age, and a `sessions_purged` signal with the counts.
 
 use super::d1::{int, D1Store};
 use super::entry::config;
@@ -28,11 +28,15 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     } else {
         Ok(0)
     };
-    match (&sessions, &pruned) {
-        (Ok(count), Ok(signals_pruned)) => {
+    // No pending cookie older than the idle timeout is accepted: past it (and a minute
+    // of clock skew), a revocation record has nothing left to stop.
+    let revocations_cutoff = now.plus(-cfg.expiry.idle_secs - 60);
+    let revocations = purge(&store, sql::PRUNE_REVOCATIONS, revocations_cutoff).await;
+    match (&sessions, &pruned, &revocations) {
+        (Ok(count), Ok(signals_pruned), Ok(revocations_pruned)) => {
             log::info(
                 "sessions_purged",
-                json!({ "count": count, "signals_pruned": signals_pruned }),
+                json!({ "count": count, "signals_pruned": signals_pruned, "revocations_pruned": revocations_pruned }),
             );
             let signal = Signal::SessionsPurged {
                 count: *count,
@@ -41,7 +45,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             signals::send_now(&env, cfg, now, vec![signal]).await;
         }
         _ => {
-            let errors: Vec<String> = [sessions.err(), pruned.err()]
+            let errors: Vec<String> = [sessions.err(), pruned.err(), revocations.err()]
                 .into_iter()
                 .flatten()
                 .map(|e| e.to_string())
@@ -55,7 +59,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn purge(store: &D1Store, query: &str, cutoff: Timestamp) -> Result<u64, StoreError> {
     let mut total = 0;
     for _ in 0..MAX_CHUNKS {
-        let n = store.run(query, &[int(cutoff.unix()), int(CHUNK)]).await?;
+        let n = store
+            .count(query, &[int(cutoff.unix()), int(CHUNK)])
+            .await?;
         total += n;
         if n < CHUNK as u64 {
             break;

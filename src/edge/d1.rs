@@ -55,6 +55,19 @@ impl D1Store {
         Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
     }
 
+    /// Rows a statement returns (a delete's `RETURNING id`: the rows it removed).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with D1's message.
+    pub async fn count(&self, query: &str, args: &[JsValue]) -> Result<u64, StoreError> {
+        let rows = self
+            .statement(query, args)?
+            .raw_js_value()
+            .await
+            .map_err(backend)?;
+        Ok(rows.len() as u64)
+    }
+
     /// Checks that D1 answers and the `sessions` table exists.
     ///
     /// # Errors
@@ -120,7 +133,10 @@ impl Store for D1Store {
                 .map_or(JsValue::NULL, |t| int(t.unix())),
             int(r.updated_at.unix()),
         ];
-        self.run(sql::INSERT, &args).await.map(drop)
+        match self.run(sql::INSERT, &args).await? {
+            0 => Err(StoreError::Revoked(r.id)),
+            _ => Ok(()),
+        }
     }
 
     async fn update(&self, u: &Update) -> Result<bool, StoreError> {
@@ -140,12 +156,12 @@ impl Store for D1Store {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.run(sql::DELETE, &[id.to_string().into()])
+        self.count(sql::DELETE, &[id.to_string().into()])
             .await
             .map(|n| n > 0)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.run(sql::DELETE_USER, &[user_id.into()]).await
+        self.count(sql::DELETE_USER, &[user_id.into()]).await
     }
 }

@@ -261,12 +261,29 @@ impl Context<'_> {
         Resolution::Fallback { current, carried }
     }
 
-    /// The pending cookie's deferred write: the first value that verifies.
+    /// The pending cookie's deferred write: the first value that verifies, if it is not
+    /// older than the idle timeout (a copied pending cookie cannot be replayed later;
+    /// an expired one is reported, since its writes are lost).
     fn carried(&self, values: &[String]) -> Option<Carried> {
         let (keys, name) = (&self.cfg.keys, &self.cfg.pending_cookie.name);
-        values
+        let carried = values
             .iter()
-            .find_map(|v| pending::decode(keys, name, v).ok())
+            .take(MAX_EXAMINED)
+            .find_map(|v| pending::decode(keys, name, v).ok())?;
+        let age = self.now.seconds_since(carried.since);
+        if age <= self.cfg.expiry.idle_secs {
+            return Some(carried);
+        }
+        let session_id = carried.op.session_id();
+        let sid = session_id.map(|i| i.to_string());
+        let fields = json!({ "session_id": sid, "age": age });
+        self.journal.log(Level::Error, "pending_expired", fields);
+        self.journal.signal(Signal::DataSaveFailed {
+            session_id,
+            reason: Reason::PendingExpired,
+            exception: None,
+        });
+        None
     }
 
     /// Writes a carried operation back to D1; `false` when D1 refused it (it stays
@@ -280,6 +297,18 @@ impl Context<'_> {
                 let fields = json!({ "session_id": sid, "since": since });
                 self.journal
                     .log(Level::Info, "pending_written_back", fields);
+                true
+            }
+            Ok(WriteBack::Revoked) => {
+                // A replayed insert of a session that ended since: it stays ended.
+                let fields = json!({ "session_id": sid });
+                self.journal
+                    .log(Level::Warn, "pending_write_back_revoked", fields);
+                self.journal.signal(Signal::DataSaveFailed {
+                    session_id,
+                    reason: Reason::Revoked,
+                    exception: None,
+                });
                 true
             }
             Ok(WriteBack::NothingToUpdate) => {

@@ -91,6 +91,7 @@ macro_rules! conformance_tests {
             cycle_onto_a_taken_id_fails_and_changes_nothing,
             login_and_clear,
             delete_and_delete_user,
+            an_ended_session_is_never_inserted_again,
             awkward_values_round_trip,
         );
     };
@@ -277,6 +278,37 @@ async fn delete_and_delete_user_of_the_one_session(s: &impl Store) {
 }
 
 /// Text that no compression shrinks much, so size limits really apply.
+/// A deleted or cycled-away id is refused by a later insert (a replayed pending cookie):
+/// what a database store remembers; a single-slot store starts over with each request.
+pub(crate) async fn an_ended_session_is_never_inserted_again(s: &impl Store, caps: Caps) {
+    if !caps.many_sessions {
+        return;
+    }
+    let r = record(Some("ann"), json!({"a": 1}));
+    s.insert(&r).await.unwrap();
+    assert!(s.delete(&r.id).await.unwrap());
+    assert_eq!(s.insert(&r).await, Err(StoreError::Revoked(r.id)));
+    assert_eq!(s.load(&r.id).await.unwrap(), None);
+    let old = record(None, json!({}));
+    s.insert(&old).await.unwrap();
+    let mut u = update(old.id);
+    u.new_id = Some(SessionId::random());
+    assert!(s.update(&u).await.unwrap());
+    assert_eq!(
+        s.insert(&old).await,
+        Err(StoreError::Revoked(old.id)),
+        "cycled away"
+    );
+    let gone = record(Some("bo"), json!({}));
+    s.insert(&gone).await.unwrap();
+    assert_eq!(s.delete_user("bo").await.unwrap(), 1);
+    assert_eq!(
+        s.insert(&gone).await,
+        Err(StoreError::Revoked(gone.id)),
+        "revoked"
+    );
+}
+
 fn noise(len: usize) -> String {
     let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)

@@ -10,6 +10,8 @@ pub enum WriteBack {
     Written,
     /// An update found no session (deleted or expired meanwhile).
     NothingToUpdate,
+    /// An insert of a session that ended since (a replayed pending cookie): not done.
+    Revoked,
 }
 
 /// Writes `op` to `store` (D1, once it answers again). Idempotent, since a pending
@@ -22,6 +24,7 @@ pub async fn write_back(op: &Deferred, store: &impl Store) -> Result<WriteBack, 
     let written = match op {
         Deferred::Insert(r) => match store.insert(r).await {
             Ok(()) => true,
+            Err(StoreError::Revoked(_)) => return Ok(WriteBack::Revoked),
             Err(e) => match store.load(&r.id).await {
                 Ok(Some(_)) => true,
                 _ => return Err(e),

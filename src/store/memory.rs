@@ -3,12 +3,14 @@
 use super::{Store, StoreError, Update};
 use crate::session::{Record, SessionId};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Sessions in a `HashMap`, lost with the isolate.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     rows: RefCell<HashMap<SessionId, Record>>,
+    /// Ids of sessions that ended (deleted or moved): never inserted again.
+    ended: RefCell<HashSet<SessionId>>,
 }
 
 impl MemoryStore {
@@ -25,6 +27,9 @@ impl Store for MemoryStore {
     }
 
     async fn insert(&self, record: &Record) -> Result<(), StoreError> {
+        if self.ended.borrow().contains(&record.id) {
+            return Err(StoreError::Revoked(record.id));
+        }
         let mut rows = self.rows.borrow_mut();
         if rows.contains_key(&record.id) {
             return Err(StoreError::Backend(format!(
@@ -48,19 +53,33 @@ impl Store for MemoryStore {
         let Some(mut r) = rows.remove(&u.id) else {
             return Ok(false);
         };
+        if u.new_id.is_some_and(|n| n != u.id) {
+            self.ended.borrow_mut().insert(u.id);
+        }
         u.apply_to(&mut r);
         rows.insert(r.id, r);
         Ok(true)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.rows.borrow_mut().remove(id).is_some())
+        let removed = self.rows.borrow_mut().remove(id).is_some();
+        if removed {
+            self.ended.borrow_mut().insert(*id);
+        }
+        Ok(removed)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         let mut rows = self.rows.borrow_mut();
+        let mut ended = self.ended.borrow_mut();
         let before = rows.len();
-        rows.retain(|_, r| r.user_id.as_deref() != Some(user_id));
+        rows.retain(|id, r| {
+            let keep = r.user_id.as_deref() != Some(user_id);
+            if !keep {
+                ended.insert(*id);
+            }
+            keep
+        });
         Ok((before - rows.len()) as u64)
     }
 }

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// A stored row could not be read back (not a JSON object, bad id, bad time).
     #[error("stored session is corrupt: {0}")]
     Corrupt(String),
+    /// The session ended before (deleted or moved to a new id): it is not created again.
+    #[error("session {0} ended before: it is not created again")]
+    Revoked(SessionId),
     /// The session does not fit its medium (the cookie store's 4096-byte cookie).
     #[error("session is too large: {bytes} bytes, the limit is {limit}")]
     TooLarge {
@@ -55,7 +58,9 @@ pub trait Store {
     /// Stores a new session.
     ///
     /// # Errors
-    /// [`StoreError::Backend`], including when `record.id` is already taken.
+    /// [`StoreError::Backend`], including when `record.id` is already taken;
+    /// [`StoreError::Revoked`] when a store that remembers ended sessions has seen this
+    /// id end.
     async fn insert(&self, record: &Record) -> Result<(), StoreError>;
 
     /// Applies `update`; `Ok(false)` when the session no longer exists.

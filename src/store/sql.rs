@@ -1,14 +1,18 @@
 //! Every SQL statement sessiongate runs, in one place. Parameters are always bound,
-//! never formatted in. Column order of [`LOAD`] is what row decoders expect.
+//! never formatted in. Column order of [`LOAD`] is what row decoders expect. Deletes
+//! return the ids they removed and are counted by those: D1's `changes` would also count
+//! the rows the revocation triggers write.
 
 /// One session by id (`?1`).
 pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
      updated_at, version FROM sessions WHERE id = ?1";
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
-/// absolute_expires_at, updated_at.
+/// absolute_expires_at, updated_at. Not inserted (no row changed) when the id ended
+/// before (`session_revocations`): a replayed insert never brings a session back.
 pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
-     absolute_expires_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)";
+     absolute_expires_at, updated_at, version) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1 \
+     WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1)";
 
 /// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
@@ -21,15 +25,20 @@ pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1";
 
 /// Delete one session (`?1` id).
-pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1";
+pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1 RETURNING id";
 
 /// Delete every session of a user (`?1` user_id).
-pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1";
+pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1 RETURNING id";
 
 /// Delete up to `?2` sessions expired at `?1` (idle or absolute). D1 has no
 /// `DELETE ... LIMIT`, hence the sub-select; chunks keep each statement short.
 pub const PURGE_EXPIRED: &str = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
-     WHERE expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2)";
+     WHERE expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2) RETURNING id";
+
+/// Delete up to `?2` revocation records older than `?1` (no pending cookie that old is
+/// accepted).
+pub const PRUNE_REVOCATIONS: &str = "DELETE FROM session_revocations WHERE id IN (SELECT id \
+     FROM session_revocations WHERE revoked_at < ?1 LIMIT ?2) RETURNING id";
 
 /// Record a signal: id, name, session_id, user_id, payload (the envelope as JSON), at.
 /// Delivery is at-least-once: a repeated event id is ignored.
@@ -38,7 +47,7 @@ pub const INSERT_SIGNAL: &str = "INSERT OR IGNORE INTO session_signals \
 
 /// Delete up to `?2` audit rows older than `?1`.
 pub const PRUNE_SIGNALS: &str = "DELETE FROM session_signals WHERE id IN (SELECT id FROM \
-     session_signals WHERE at < ?1 LIMIT ?2)";
+     session_signals WHERE at < ?1 LIMIT ?2) RETURNING id";
 
 /// The bound parameters of [`UPDATE`], in order, as plain values any driver can bind.
 #[derive(Debug, Clone, PartialEq, Eq)]

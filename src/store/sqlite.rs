@@ -15,9 +15,22 @@ fn backend(e: rusqlite::Error) -> StoreError {
 impl SqliteStore {
     pub(crate) fn new() -> Self {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../migrations/0001_sessions.sql"))
-            .unwrap();
+        for migration in [
+            include_str!("../../migrations/0001_sessions.sql"),
+            include_str!("../../migrations/0003_session_revocations.sql"),
+        ] {
+            conn.execute_batch(migration).unwrap();
+        }
         Self(conn)
+    }
+}
+
+impl SqliteStore {
+    /// Rows `query` returns for `arg` (a delete's `RETURNING id`), as D1Store counts.
+    fn count(&self, query: &str, arg: &str) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare(query).map_err(backend)?;
+        let rows = stmt.query_map([arg], |_| Ok(())).map_err(backend)?;
+        Ok(rows.count() as u64)
     }
 }
 
@@ -56,8 +69,14 @@ impl Store for SqliteStore {
                     r.updated_at.unix(),
                 ],
             )
-            .map(drop)
             .map_err(backend)
+            .and_then(|n| {
+                if n == 0 {
+                    Err(StoreError::Revoked(r.id))
+                } else {
+                    Ok(())
+                }
+            })
     }
 
     async fn update(&self, u: &Update) -> Result<bool, StoreError> {
@@ -82,17 +101,11 @@ impl Store for SqliteStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.0
-            .execute(sql::DELETE, [id.to_string()])
-            .map(|n| n > 0)
-            .map_err(backend)
+        self.count(sql::DELETE, &id.to_string()).map(|n| n > 0)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.0
-            .execute(sql::DELETE_USER, [user_id])
-            .map(|n| n as u64)
-            .map_err(backend)
+        self.count(sql::DELETE_USER, user_id)
     }
 }
 

@@ -2,10 +2,10 @@
 // real origin HTTP server on loopback that records what it receives.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { createServer } from "node:http";
-import { readFileSync, readdirSync } from "node:fs";
 import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { migrate } from "./migrations.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const SECRET = "test-secret-test-secret-test-secret-0123";
@@ -77,12 +77,7 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
   );
   await mf.ready;
   const db = d1 ? await mf.getD1Database("SESSIONS_DB") : null;
-  for (const file of d1 ? readdirSync(path.join(ROOT, "migrations")).sort() : []) {
-    const migration = readFileSync(path.join(ROOT, "migrations", file), "utf8");
-    for (const stmt of migration.replace(/^--.*$/gm, "").split(";").map((s) => s.trim()).filter(Boolean)) {
-      await db.prepare(stmt).run();
-    }
-  }
+  if (db) await migrate(db, ROOT);
   const gate = {
     mf,
     db,
@@ -149,6 +144,13 @@ export function signRef(secret, id, { user = null, t = now(), name = "session_id
   const snap = Buffer.from(JSON.stringify({ u: user, t })).toString("base64url");
   const mac = createHmac("sha256", cookieKey(secret)).update(`sessiongate-ref-v1\0${name}\0${id}\0${snap}`).digest("base64url");
   return `${id}.${snap}.${mac}`;
+}
+
+/** A pending cookie `p1.<json>.<mac>` holding `wire` (the documented JSON), signed in JS. */
+export function signPending(secret, wire, name = "session_id-pending") {
+  const body = Buffer.from(JSON.stringify(wire)).toString("base64url");
+  const mac = createHmac("sha256", cookieKey(secret)).update(`sessiongate-pending-v1\0${name}\0p1\0${body}`).digest("base64url");
+  return `p1.${body}.${mac}`;
 }
 
 /** Verifies a reference cookie with `secret`: `{id, snapshot}`, or null. */

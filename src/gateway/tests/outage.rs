@@ -21,6 +21,8 @@ per_store!(
     logout_during_the_outage_is_replayed_when_d1_is_back,
     a_session_created_during_the_outage_is_inserted_later,
     an_unusable_pending_cookie_is_cleared,
+    a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported,
+    a_replayed_insert_never_brings_back_a_session_that_ended,
 );
 
 const PENDING: &str = "session_id-pending";
@@ -246,5 +248,49 @@ fn an_unusable_pending_cookie_is_cleared<S: Store>(d1: &Flaky<S>) {
     assert_eq!(seen.label, StoreLabel::D1);
     assert_eq!(seen.set_cookies.len(), 1);
     assert!(seen.set_cookies[0].starts_with("session_id-pending=; Max-Age=0"));
+    assert_eq!(c.browser.get(PENDING), None);
+}
+
+fn a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported<S: Store>(d1: &Flaky<S>) {
+    let (mut c, id) = Client::logged_in(d1, &[], "ann");
+    d1.failing(Fail::All);
+    c.send(10, Reply::update(r#"{"a":1}"#));
+    let copy = c.browser.clone();
+    d1.failing(Fail::Nothing);
+    // The browser comes back after the idle timeout (30 min) with its pending cookie.
+    c.browser = copy;
+    let seen = c.send(10 + 1801, Reply::OK);
+    assert!(seen.signals.contains(&Signal::DataSaveFailed {
+        session_id: Some(id),
+        reason: Reason::PendingExpired,
+        exception: None
+    }));
+    assert_eq!(seen.event_names()[0], "pending_expired");
+    assert_eq!(c.browser.get(PENDING), None, "dropped");
+    assert_eq!(stored(d1, id), Some(json!({})), "never written");
+}
+
+fn a_replayed_insert_never_brings_back_a_session_that_ended<S: Store>(d1: &Flaky<S>) {
+    let mut c = Client::new(d1, &[]);
+    d1.failing(Fail::All);
+    c.send(0, Reply::login("cy"));
+    let id = c.reference().expect("created during the outage").id;
+    // Someone copies both cookies.
+    let copy = c.browser.clone();
+    d1.failing(Fail::Nothing);
+    c.send(5, Reply::OK);
+    assert!(d1.row(id).is_some(), "written back");
+    c.send(6, Reply::action("delete"));
+    assert_eq!(d1.row(id), None, "logged out");
+    // The copy is replayed: the insert is refused, the session stays ended.
+    c.browser = copy;
+    let seen = c.send(7, Reply::OK);
+    assert_eq!(d1.row(id), None, "not resurrected");
+    assert!(seen.session.is_none());
+    assert!(seen.signals.contains(&Signal::DataSaveFailed {
+        session_id: Some(id),
+        reason: Reason::Revoked,
+        exception: None
+    }));
     assert_eq!(c.browser.get(PENDING), None);
 }
