@@ -1,10 +1,12 @@
 //! Writes to a session as data: [`Update`], one change to a stored session that every
-//! store applies atomically, and [`Deferred`], a store operation kept through a D1
-//! outage (in the pending cookie) that composes with the next one.
+//! store applies atomically; [`Deferred`], a store operation kept through a D1 outage
+//! (in the pending cookie) that composes with the next one; and [`Revocation`], a
+//! logout D1 refused, made durable through the queue.
 
 use crate::changes::Changes;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
+use serde_json::{json, Value};
 
 /// What an update does to the session's user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +114,61 @@ impl Deferred {
                 now: b.now,
             })),
             (_, insert @ Self::Insert(_)) => Some(insert),
+        }
+    }
+}
+
+/// A logout or revoke-user that D1 did not take: sent to the queue, whose consumer
+/// retries it into D1, so it holds even if the client never comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Delete one session.
+    Session(SessionId),
+    /// Delete every session of a user.
+    User(String),
+}
+
+impl Revocation {
+    /// The queue message: `{"revoke": {"session_id" | "user_id": ...}, "at": RFC 3339}`.
+    #[must_use]
+    pub fn message(&self, at: Timestamp) -> Value {
+        let target = match self {
+            Self::Session(id) => json!({ "session_id": id.to_string() }),
+            Self::User(user) => json!({ "user_id": user }),
+        };
+        json!({ "revoke": target, "at": at.to_rfc3339() })
+    }
+
+    /// The revocation a queue message holds, `None` when it is not one.
+    #[must_use]
+    pub fn from_message(message: &Value) -> Option<Self> {
+        let target = message.get("revoke")?;
+        if let Some(id) = target.get("session_id").and_then(Value::as_str) {
+            return id.parse().ok().map(Self::Session);
+        }
+        let user = target.get("user_id").and_then(Value::as_str)?;
+        (!user.is_empty()).then(|| Self::User(user.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocations_travel_as_queue_messages() {
+        let at = Timestamp::from_unix(1_800_000_000);
+        let id = SessionId::random();
+        for r in [Revocation::Session(id), Revocation::User("ann".into())] {
+            assert_eq!(Revocation::from_message(&r.message(at)), Some(r));
+        }
+        for other in [
+            json!({"signal": "session_deleted"}),
+            json!({"revoke": {"session_id": "not-an-id"}}),
+            json!({"revoke": {"user_id": ""}}),
+            json!({"revoke": {}}),
+        ] {
+            assert_eq!(Revocation::from_message(&other), None, "{other}");
         }
     }
 }

@@ -427,3 +427,46 @@ test("replaying the two cookies of a session created during an outage never brin
   assert.equal(origin.last().headers["x-session-user-id"], undefined);
   await gate.waitForSignal((r) => r.name === "session_data_save_failed" && r.session_id === idOf(ref) && r.payload.kwargs.reason === "revoked");
 });
+
+test("a logout D1 refuses is retried through the queue: the row goes without the browser coming back", async () => {
+  const value = await session({ n: 1 }, "leaver");
+  await gate.failD1("write");
+  try {
+    origin.respond = () => ({ status: 200, headers: { "x-session-action": "delete" } });
+    const res = await send(value);
+    assert.equal(sessionCookie(res), "", "logged out in the browser now");
+  } finally {
+    await gate.failD1("none");
+  }
+  // No further request: the queue consumer deletes the row.
+  const deadline = Date.now() + 8000;
+  while ((await gate.rows()).some((r) => r.id === idOf(value))) {
+    assert.ok(Date.now() < deadline, "the row was never deleted");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(gate.logs.some((l) => l.includes("revocation_completed") && l.includes(idOf(value))));
+  // A copy of the old cookie is now refused.
+  await send(value);
+  assert.equal(origin.last().headers["x-session-new"], "1");
+});
+
+test("revoke-user during an outage reaches every session of the user once D1 is back", async () => {
+  const a = await session({ n: 1 }, "everywhere");
+  const b = await session({ n: 2 }, "everywhere");
+  await gate.failD1("all");
+  try {
+    origin.respond = () => ({ status: 200, headers: { "x-session-action": "revoke-user" } });
+    await send(a);
+    assert.equal(origin.last().headers["x-session-store"], "cookie-fallback");
+  } finally {
+    await gate.failD1("none");
+  }
+  const deadline = Date.now() + 8000;
+  while ((await gate.rows()).some((r) => r.user_id === "everywhere")) {
+    assert.ok(Date.now() < deadline, "the user's sessions were never revoked");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  origin.respond = () => ({ status: 200 });
+  await send(b);
+  assert.equal(origin.last().headers["x-session-user-id"], undefined, "the other device is logged out too");
+});

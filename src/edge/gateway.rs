@@ -37,10 +37,11 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Logs the request's events and queues its signals (after the response); returns
-    /// its `Set-Cookie` values.
+    /// Logs the request's events, queues its signals and the revocations D1 did not take
+    /// (after the response); returns its `Set-Cookie` values.
     pub fn report(self, finished: Finished) -> Vec<String> {
         log::events(finished.events);
+        signals::revoke(self.ctx, self.env, self.now, finished.revocations);
         signals::dispatch(
             self.ctx,
             self.env,

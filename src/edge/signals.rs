@@ -5,6 +5,7 @@ use super::{log, SESSION_SIGNALS};
 use crate::config::Config;
 use crate::signal::{self, Signal};
 use crate::time::Timestamp;
+use crate::write::Revocation;
 use serde_json::json;
 use std::cell::Cell;
 use uuid::Uuid;
@@ -94,6 +95,37 @@ async fn send(
             failed(request_id, signals, &e.to_string());
         }
     }
+}
+
+/// Sends the logouts and revoke-users D1 did not take to the queue (never filtered),
+/// whose consumer retries them into D1 until they land. Without a queue they cannot be
+/// made durable: said in the log.
+pub fn revoke(ctx: &Context, env: &Env, now: Timestamp, revocations: Vec<Revocation>) {
+    if revocations.is_empty() {
+        return;
+    }
+    let batch: Vec<_> = revocations
+        .iter()
+        .filter_map(|r| {
+            let body = js_sys::JSON::parse(&r.message(now).to_string()).ok()?;
+            Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
+        })
+        .collect();
+    let count = revocations.len();
+    let Ok(queue) = env.queue(SESSION_SIGNALS) else {
+        let error = format!("binding {SESSION_SIGNALS} is missing");
+        log::error(
+            "revocation_not_durable",
+            json!({ "count": count, "error": error }),
+        );
+        return;
+    };
+    ctx.wait_until(async move {
+        if let Err(e) = queue.send_raw_batch(batch).await {
+            let fields = json!({ "count": count, "error": e.to_string() });
+            log::error("revocation_not_durable", fields);
+        }
+    });
 }
 
 fn queue(env: &Env, request_id: &str, signals: &[Signal]) -> Option<Queue> {

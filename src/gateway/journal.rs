@@ -1,7 +1,9 @@
 //! What one request records besides its response: lifecycle signals (one log that every
-//! manager of the request shares) and log events, both handed to the edge at the end.
+//! manager of the request shares), log events, and revocations D1 did not take, all
+//! handed to the edge at the end.
 
 use crate::signal::{Signal, SignalLog};
+use crate::write::Revocation;
 use serde_json::Value;
 use std::cell::RefCell;
 
@@ -45,6 +47,7 @@ pub struct Event {
 pub struct Journal {
     signals: SignalLog,
     events: RefCell<Vec<Event>>,
+    revocations: RefCell<Vec<Revocation>>,
 }
 
 impl Journal {
@@ -66,6 +69,17 @@ impl Journal {
             name,
             fields,
         });
+    }
+
+    /// Records a revocation D1 did not take, for the queue.
+    pub fn revoke(&self, revocation: Revocation) {
+        self.revocations.borrow_mut().push(revocation);
+    }
+
+    /// The revocations recorded so far; the journal then holds none.
+    #[must_use]
+    pub fn take_revocations(&self) -> Vec<Revocation> {
+        std::mem::take(&mut self.revocations.borrow_mut())
     }
 
     /// The signals recorded so far, in order; the log is then empty.

@@ -11,6 +11,7 @@ use crate::cookie::{pending, reference, set_cookie};
 use crate::manager::SaveError;
 use crate::store::deferred::Deferred;
 use crate::store::Store;
+use crate::write::Revocation;
 use serde_json::json;
 
 impl Context<'_> {
@@ -32,12 +33,10 @@ impl Context<'_> {
                 let name = &cfg.pending_cookie.name;
                 let op = pending::encode(&cfg.keys, name, &Deferred::Delete(found.id), self.now);
                 pending_cookie = set_cookie::set(&cfg.pending_cookie, &op, cfg.expiry.idle_secs);
+                // The browser may never come back with it: the queue retries it too.
+                self.journal.revoke(Revocation::Session(found.id));
             }
         }
-        Finished {
-            set_cookies: vec![set_cookie::clear(&cfg.cookie), pending_cookie],
-            signals: self.journal.take_signals(),
-            events: self.journal.take_events(),
-        }
+        self.finished(vec![set_cookie::clear(&cfg.cookie), pending_cookie])
     }
 }

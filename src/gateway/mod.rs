@@ -33,6 +33,7 @@ use crate::session::Session;
 use crate::signal::Signal;
 use crate::store::Store;
 use crate::time::Timestamp;
+use crate::write::Revocation;
 use backend::Backend;
 use journal::{Event, Journal};
 pub use resolve::{Inbound, Resolution};
@@ -60,6 +61,16 @@ impl<'a> Context<'a> {
             });
         }
         Self { cfg, now, journal }
+    }
+
+    /// What the request leaves: `set_cookies` and everything the journal holds.
+    fn finished(&self, set_cookies: Vec<String>) -> Finished {
+        Finished {
+            set_cookies,
+            signals: self.journal.take_signals(),
+            events: self.journal.take_events(),
+            revocations: self.journal.take_revocations(),
+        }
     }
 
     /// A manager over `backend` that records into this request's journal.
@@ -94,6 +105,8 @@ pub struct Finished {
     pub signals: Vec<Signal>,
     /// The log events to write.
     pub events: Vec<Event>,
+    /// Logouts and revoke-users D1 did not take: for the queue, which retries them.
+    pub revocations: Vec<Revocation>,
 }
 
 impl<'a, S: Store> Exchange<'a, S> {
@@ -122,10 +135,6 @@ impl<'a, S: Store> Exchange<'a, S> {
     }
 
     fn finished(self, set_cookies: Vec<String>) -> Finished {
-        Finished {
-            set_cookies,
-            signals: self.cx.journal.take_signals(),
-            events: self.cx.journal.take_events(),
-        }
+        self.cx.finished(set_cookies)
     }
 }

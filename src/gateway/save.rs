@@ -7,9 +7,11 @@ use super::journal::Level;
 use super::{Exchange, Finished};
 use crate::manager::{CookieChange, SaveError};
 use crate::protocol::{parse_commands, Commands, StoreLabel};
+use crate::session::Session;
 use crate::signal::{Exception, Reason, Signal};
 use crate::store::fallback::FallbackStore;
 use crate::store::{Store, StoreError};
+use crate::write::Revocation;
 use serde_json::json;
 
 /// The origin's command headers as it sent them (`None` when absent).
@@ -82,7 +84,9 @@ impl<'a, S: Store> Exchange<'a, S> {
         }
     }
 
-    /// Saves the session and decides the session cookie.
+    /// Saves the session and decides the session cookie. A logout or revoke-user that
+    /// does not reach D1 (refused, or served from the cookies during an outage) is also
+    /// recorded for the queue, which retries it into D1.
     async fn save(&mut self) -> CookieChange {
         let journal = &self.cx.journal;
         if self.label == StoreLabel::Unavailable {
@@ -99,8 +103,13 @@ impl<'a, S: Store> Exchange<'a, S> {
             }
             return CookieChange::Keep;
         }
+        let ending = ending(&self.session);
         let before = self.session.id().map(|i| i.to_string());
         let saved = self.manager.save(&mut self.session, self.cx.now).await;
+        let reached_d1 = matches!(self.manager.store(), Backend::D1(_)) && saved.error.is_none();
+        if let (Some(revocation), false, false) = (ending, reached_d1, self.cookie_store()) {
+            journal.revoke(revocation);
+        }
         let Some(e) = &saved.error else {
             return self.next_cookie(&saved);
         };
@@ -118,6 +127,11 @@ impl<'a, S: Store> Exchange<'a, S> {
             }
         }
         self.next_cookie(&saved)
+    }
+
+    /// Whether the cookie store serves the request (nothing server-side to revoke).
+    fn cookie_store(&self) -> bool {
+        matches!(self.manager.store(), Backend::Cookie(_))
     }
 
     /// Saves the session into the pending cookie after D1 refused the write; `None` when
@@ -146,5 +160,16 @@ impl<'a, S: Store> Exchange<'a, S> {
             .log(Level::Warn, "session_saved_pending", fields);
         self.label = StoreLabel::CookieFallback;
         Some(saved.cookie)
+    }
+}
+
+/// What a session's unsaved logout or revoke-user ends, `None` when it ends nothing.
+fn ending(session: &Session) -> Option<Revocation> {
+    let stored = session.record()?;
+    let unsaved = session.unsaved();
+    match (&stored.user_id, unsaved.revoke_user, unsaved.delete) {
+        (Some(user), true, _) => Some(Revocation::User(user.clone())),
+        (_, _, true) => Some(Revocation::Session(stored.id)),
+        _ => None,
     }
 }

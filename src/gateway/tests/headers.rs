@@ -2,11 +2,12 @@
 
 use super::{config, per_store, request, Browser, Fail, Flaky, Reply, T0};
 use crate::cookie::pending;
-use crate::gateway::{Context, Exchange, Inbound};
+use crate::gateway::{Context, Exchange, Finished, Inbound};
 use crate::session::SessionId;
 use crate::signal::{Reason, Signal};
 use crate::store::deferred::Deferred;
 use crate::store::Store;
+use crate::write::Revocation;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -99,7 +100,7 @@ fn an_unreachable_origin_changes_nothing<S: Store>(d1: &Flaky<S>) {
 }
 
 /// Logs the browser's session out through the logout endpoint's core.
-fn logout<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>, b: &mut Browser) -> Vec<Signal> {
+fn logout<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>, b: &mut Browser) -> Finished {
     let header = b.header();
     let (inbound, _) = Inbound::take(header.as_deref(), "session_id", "session_id-pending");
     let finished =
@@ -110,7 +111,7 @@ fn logout<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>, b: &mut Browser)
         2,
         "both cookies are always answered"
     );
-    finished.signals
+    finished
 }
 
 fn logged_in<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>) -> (Browser, SessionId) {
@@ -124,8 +125,9 @@ fn logged_in<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>) -> (Browser, 
 fn logout_deletes_the_row_and_clears_both_cookies<S: Store>(d1: &Flaky<S>) {
     let cfg = config(&[]);
     let (mut b, id) = logged_in(&cfg, d1);
-    let signals = logout(&cfg, d1, &mut b);
-    assert_eq!(signals, [Signal::Deleted { session_id: id }]);
+    let finished = logout(&cfg, d1, &mut b);
+    assert_eq!(finished.signals, [Signal::Deleted { session_id: id }]);
+    assert!(finished.revocations.is_empty());
     assert_eq!(d1.row(id), None);
     assert!(b.jar.is_empty());
 }
@@ -134,9 +136,14 @@ fn a_logout_d1_refuses_waits_in_the_pending_cookie<S: Store>(d1: &Flaky<S>) {
     let cfg = config(&[]);
     let (mut b, id) = logged_in(&cfg, d1);
     d1.failing(Fail::All);
-    let signals = logout(&cfg, d1, &mut b);
+    let finished = logout(&cfg, d1, &mut b);
     assert_eq!(
-        signals,
+        finished.revocations,
+        [Revocation::Session(id)],
+        "queued too"
+    );
+    assert_eq!(
+        finished.signals,
         [Signal::DeletionFailed {
             session_id: id,
             reason: Reason::DbError

@@ -18,7 +18,7 @@ use crate::session::{Record, SessionId};
 use crate::signal::Signal;
 use crate::store::{Store, StoreError, Update};
 use crate::time::Timestamp;
-use crate::write::Deferred;
+use crate::write::{Deferred, Revocation};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
@@ -215,6 +215,8 @@ pub(super) struct Seen {
     pub set_cookies: Vec<String>,
     pub signals: Vec<Signal>,
     pub events: Vec<Event>,
+    /// Revocations handed to the queue.
+    pub revocations: Vec<Revocation>,
 }
 
 impl Seen {
@@ -268,6 +270,7 @@ pub(super) fn request<S: Store>(
             set_cookies,
             signals,
             events,
+            revocations,
         } = exchange.finish(reply.status, raw).await;
         browser.apply(&set_cookies);
         Seen {
@@ -277,6 +280,7 @@ pub(super) fn request<S: Store>(
             set_cookies,
             signals,
             events,
+            revocations,
         }
     })
 }

@@ -5,7 +5,7 @@ use crate::changes::Changes;
 use crate::protocol::StoreLabel;
 use crate::signal::{Exception, Reason, Signal};
 use crate::store::{Store, Update, UserChange};
-use crate::write::Deferred;
+use crate::write::{Deferred, Revocation};
 use serde_json::{json, Value};
 
 per_store!(
@@ -21,6 +21,7 @@ per_store!(
     logout_during_the_outage_is_replayed_when_d1_is_back,
     a_session_created_during_the_outage_is_inserted_later,
     an_unusable_pending_cookie_is_cleared,
+    a_refused_logout_and_revoke_user_are_queued,
     a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported,
     a_replayed_insert_never_brings_back_a_session_that_ended,
 );
@@ -213,6 +214,11 @@ fn logout_during_the_outage_is_replayed_when_d1_is_back<S: Store>(d1: &Flaky<S>)
     assert_eq!(c.reference(), None, "logged out now");
     assert_eq!(c.deferred(), Some(Deferred::Delete(id)), "the delete waits");
     assert!(seen.signal_names().contains(&"session_deleted"));
+    assert_eq!(
+        seen.revocations,
+        [Revocation::Session(id)],
+        "and queued: the browser may not return"
+    );
     assert!(d1.row(id).is_some(), "still in D1 during the outage");
     d1.failing(Fail::Nothing);
     c.send(20, Reply::OK);
@@ -293,4 +299,28 @@ fn a_replayed_insert_never_brings_back_a_session_that_ended<S: Store>(d1: &Flaky
         exception: None
     }));
     assert_eq!(c.browser.get(PENDING), None);
+}
+
+fn a_refused_logout_and_revoke_user_are_queued<S: Store>(d1: &Flaky<S>) {
+    let (mut c, id) = Client::logged_in(d1, &[], "ann");
+    d1.failing(Fail::Writes);
+    let seen = c.send(10, Reply::action("delete"));
+    assert_eq!(
+        seen.revocations,
+        [Revocation::Session(id)],
+        "D1 refused the delete"
+    );
+    let (mut c, _) = Client::logged_in(d1, &[], "bo");
+    d1.failing(Fail::All);
+    let seen = c.send(10, Reply::action("revoke-user"));
+    assert_eq!(seen.label, StoreLabel::CookieFallback);
+    assert_eq!(
+        seen.revocations,
+        [Revocation::User("bo".into())],
+        "every session, later"
+    );
+    d1.failing(Fail::Nothing);
+    let (mut c, _) = Client::logged_in(d1, &[], "cy");
+    let seen = c.send(10, Reply::action("delete"));
+    assert!(seen.revocations.is_empty(), "D1 took it: nothing to queue");
 }
