@@ -93,6 +93,9 @@ pub struct Config {
     /// How long after its cookie was issued a session survives a D1 outage on its signed
     /// snapshot (SESSION_FALLBACK_WINDOW_SECONDS); 0 = no fallback.
     pub fallback_window_secs: i64,
+    /// SESSION_STRICT_REVOCATION: no identity and no write without D1 (ASVS 7.4.1 with no
+    /// exceptions): no outage fallback, nothing kept in a pending cookie.
+    pub strict_revocation: bool,
     /// Seconds before the consumer retries a batch D1 refused
     /// (SESSION_SIGNAL_RETRY_SECONDS).
     pub signal_retry_secs: u32,
@@ -181,6 +184,7 @@ impl Config {
             }
         }
 
+        let strict = boolean(&get, "SESSION_STRICT_REVOCATION", false)?;
         let prefix = get("SESSION_HEADER_PREFIX").unwrap_or_else(|| "X-Session-".to_owned());
         let headers = HeaderNames::new(prefix.trim())
             .map_err(|e| err("SESSION_HEADER_PREFIX", e.to_string()))?;
@@ -205,18 +209,29 @@ impl Config {
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
             worker_name: get("WORKER_NAME")
                 .map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
-            fallback_window_secs: integer(
-                &get,
-                "SESSION_FALLBACK_WINDOW_SECONDS",
-                900.min(expiry.idle_secs),
-                0,
-                expiry.idle_secs,
-            )?,
+            fallback_window_secs: fallback_window(&get, expiry.idle_secs, strict)?,
+            strict_revocation: strict,
             signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
             // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
             signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,
         })
     }
+}
+
+/// SESSION_FALLBACK_WINDOW_SECONDS: 15 minutes (at most the idle timeout), 0 in strict
+/// mode, where any other value is a contradiction.
+fn fallback_window(
+    get: &impl Fn(&str) -> Option<String>,
+    idle_secs: i64,
+    strict: bool,
+) -> Result<i64, ConfigError> {
+    const NAME: &str = "SESSION_FALLBACK_WINDOW_SECONDS";
+    let default = if strict { 0 } else { 900.min(idle_secs) };
+    let window = integer(get, NAME, default, 0, idle_secs)?;
+    if strict && window > 0 {
+        return Err(err(NAME, "must be 0 with SESSION_STRICT_REVOCATION=true"));
+    }
+    Ok(window)
 }
 
 fn integer(
@@ -572,6 +587,21 @@ mod tests {
         assert!(
             problem(&[("SESSION_HEADER_PREFIX", "X Auth")]).starts_with("SESSION_HEADER_PREFIX: ")
         );
+    }
+
+    #[test]
+    fn strict_revocation_means_no_fallback() {
+        let strict = parse(&[("SESSION_STRICT_REVOCATION", "true")]).unwrap();
+        assert!(strict.strict_revocation);
+        assert_eq!(strict.fallback_window_secs, 0);
+        assert_eq!(
+            problem(&[
+                ("SESSION_STRICT_REVOCATION", "true"),
+                ("SESSION_FALLBACK_WINDOW_SECONDS", "60")
+            ]),
+            "SESSION_FALLBACK_WINDOW_SECONDS: must be 0 with SESSION_STRICT_REVOCATION=true"
+        );
+        assert_eq!(parse(&[]).unwrap().fallback_window_secs, 900);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `POST /__session/logout` once the edge has checked it is same-origin: the session is
-//! deleted server-side and both cookies cleared. A delete D1 refuses waits in the
-//! pending cookie, like any write during an outage, and is written back when D1 answers.
+//! deleted server-side and both cookies cleared. A delete D1 refuses goes to the queue,
+//! which retries it into D1, and (unless strict) waits in the pending cookie too, like any
+//! write during an outage.
 
 use super::backend::Backend;
 use super::journal::Level;
@@ -30,9 +31,13 @@ impl Context<'_> {
                 let fields = json!({ "session_id": found.id.to_string(), "error": e.to_string() });
                 self.journal
                     .log(Level::Error, "logout_delete_failed", fields);
-                let name = &cfg.pending_cookie.name;
-                let op = pending::encode(&cfg.keys, name, &Deferred::Delete(found.id), self.now);
-                pending_cookie = set_cookie::set(&cfg.pending_cookie, &op, cfg.expiry.idle_secs);
+                if !cfg.strict_revocation {
+                    let name = &cfg.pending_cookie.name;
+                    let op =
+                        pending::encode(&cfg.keys, name, &Deferred::Delete(found.id), self.now);
+                    pending_cookie =
+                        set_cookie::set(&cfg.pending_cookie, &op, cfg.expiry.idle_secs);
+                }
                 // The browser may never come back with it: the queue retries it too.
                 self.journal.revoke(Revocation::Session(found.id));
             }

@@ -22,6 +22,7 @@ per_store!(
     a_session_created_during_the_outage_is_inserted_later,
     an_unusable_pending_cookie_is_cleared,
     a_refused_logout_and_revoke_user_are_queued,
+    strict_revocation_serves_no_identity_and_keeps_nothing_without_d1,
     a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported,
     a_replayed_insert_never_brings_back_a_session_that_ended,
 );
@@ -323,4 +324,32 @@ fn a_refused_logout_and_revoke_user_are_queued<S: Store>(d1: &Flaky<S>) {
     let (mut c, _) = Client::logged_in(d1, &[], "cy");
     let seen = c.send(10, Reply::action("delete"));
     assert!(seen.revocations.is_empty(), "D1 took it: nothing to queue");
+}
+
+fn strict_revocation_serves_no_identity_and_keeps_nothing_without_d1<S: Store>(d1: &Flaky<S>) {
+    let strict = [("SESSION_STRICT_REVOCATION", "true")];
+    let (mut c, id) = Client::logged_in(d1, &strict, "ann");
+    d1.failing(Fail::All);
+    let seen = c.send(1, Reply::update(r#"{"a":1}"#));
+    assert_eq!(
+        seen.label,
+        StoreLabel::Unavailable,
+        "a fresh snapshot does not stand in"
+    );
+    assert!(seen.session.is_none());
+    d1.failing(Fail::Writes);
+    let seen = c.send(2, Reply::update(r#"{"a":1}"#));
+    assert_eq!(seen.label, StoreLabel::D1);
+    assert_eq!(
+        c.browser.get(PENDING),
+        None,
+        "a refused write is not kept in the browser"
+    );
+    let seen = c.send(3, Reply::action("delete"));
+    assert_eq!(
+        seen.revocations,
+        [Revocation::Session(id)],
+        "the queue still carries a logout"
+    );
+    assert_eq!(c.browser.get(PENDING), None);
 }
