@@ -3,8 +3,7 @@
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
-import { inflateRawSync } from "node:zlib";
-import { startOrigin, startGateway, sessionCookie, setCookieLine, dataSeen, SECRET } from "./support/harness.mjs";
+import { startOrigin, startGateway, sessionCookie, setCookieLine, dataSeen, openFull, SECRET } from "./support/harness.mjs";
 
 const OLD = "old-secret-old-secret-old-secret-old!";
 let origin;
@@ -24,20 +23,11 @@ beforeEach(() => {
 
 const cookieKey = (secret) => createHmac("sha256", secret).update("sessiongate/v1/cookie").digest();
 
-/** A full-session cookie signed in JS from the documented format. */
+/** A full-session cookie in the signed-only format of earlier versions (still read). */
 function signFull(secret, payload, name = "session_id") {
   const body = Buffer.from(JSON.stringify(payload)).toString("base64url");
   const mac = createHmac("sha256", cookieKey(secret)).update(`sessiongate-full-v1\0${name}\0s1\0${body}`).digest("base64url");
   return `s1.${body}.${mac}`;
-}
-
-/** Verifies (with `secret`) and decodes a full-session cookie value. */
-function openFull(value, secret = SECRET, name = "session_id") {
-  const [tag, body, mac] = value.split(".");
-  const want = createHmac("sha256", cookieKey(secret)).update(`sessiongate-full-v1\0${name}\0${tag}\0${body}`).digest("base64url");
-  if (want !== mac) return null;
-  const raw = Buffer.from(body, "base64url");
-  return JSON.parse((tag === "s1z" ? inflateRawSync(raw) : raw).toString("utf8"));
 }
 
 async function send(path, { cookie, respond, method = "GET" } = {}) {
@@ -53,7 +43,7 @@ const now = () => Math.floor(Date.now() / 1000);
 test("login, data round trip, cycle and logout, with no session rows in D1", async () => {
   let res = await send("/login", { respond: { "x-session-user-id": "alice", "x-session-update": '{"cart":["apple"]}' } });
   const first = sessionCookie(res);
-  assert.match(setCookieLine(res), /^session_id=s1z?\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+  assert.match(setCookieLine(res), /^session_id=e1z?\.[A-Za-z0-9_-]+; Max-Age=1800; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
   const payload = openFull(first);
   assert.equal(payload.u, "alice");
   assert.deepEqual(payload.d, { cart: ["apple"] });
@@ -88,7 +78,7 @@ test("a tampered cookie starts a fresh session, is cleared, and is signalled", a
   const value = sessionCookie(res0);
   const parts = value.split(".");
   const flip = (s) => (s[5] === "A" ? s.slice(0, 5) + "B" + s.slice(6) : s.slice(0, 5) + "A" + s.slice(6));
-  for (const bad of [`${parts[0]}.${flip(parts[1])}.${parts[2]}`, `${parts[0]}.${parts[1]}.${flip(parts[2])}`, value.slice(0, -3), "s1.e30.xx", "junk"]) {
+  for (const bad of [`${parts[0]}.${flip(parts[1])}`, `e1z.${parts[1]}`, `e1.${parts[1]}`, value.slice(0, -3), "s1.e30.xx", "junk"].filter((b) => b !== value)) {
     const res = await send("/t", { cookie: bad });
     assert.equal(origin.last().headers["x-session-new"], "1", bad);
     assert.match(setCookieLine(res), /^session_id=; Max-Age=0;/);
@@ -172,4 +162,21 @@ test("without a D1 binding only SESSION_STORE=cookie serves: no silent switch", 
   } finally {
     await unbound.dispose();
   }
+});
+
+test("the client cannot read cookie-store data; a signed-only cookie from before keeps working and comes back encrypted", async () => {
+  const res = await send("/secret", { respond: { "x-session-update": '{"role":"admin","mfa":"123456"}', "x-session-user-id": "reader" } });
+  const value = sessionCookie(res);
+  for (const part of value.split(".")) {
+    const text = Buffer.from(part, "base64url").toString("latin1");
+    for (const secret of ["admin", "123456", "reader"]) assert.ok(!text.includes(secret) && !value.includes(secret), `${secret} readable`);
+  }
+  assert.deepEqual(openFull(value).d, { role: "admin", mfa: "123456" }, "it opens with the key");
+  const t = now();
+  const legacy = signFull(SECRET, { id: randomUUID(), u: "old", d: { kept: 1 }, c: t - 10, e: t + 1790, a: null, v: 1 });
+  const next = await send("/upgrade", { cookie: legacy, respond: { "x-session-update": '{"more":2}' } });
+  assert.equal(origin.last().headers["x-session-user-id"], "old", "the old format is still read");
+  const upgraded = sessionCookie(next);
+  assert.match(upgraded, /^e1z?\./);
+  assert.deepEqual(openFull(upgraded).d, { kept: 1, more: 2 });
 });

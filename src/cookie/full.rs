@@ -1,21 +1,27 @@
-//! The cookie store's cookie: the whole session, signed.
+//! The cookie store's cookie: the whole session, encrypted.
 //!
-//! `<tag>.<base64url payload>.<base64url HMAC-SHA256>`, where `tag` is `s1` (JSON) or
-//! `s1z` (deflated JSON, used only when it is shorter). The MAC covers a version string,
-//! the cookie name, the tag and the payload, so the compression flag, the idle and
-//! absolute expiry and the data are all authenticated. The MAC is checked before
-//! anything is decompressed or parsed; decompression is capped.
+//! `<tag>.<base64url nonce + ciphertext>` ([`super::private`]), where `tag` is `e1` (JSON)
+//! or `e1z` (deflated JSON, used only when it is shorter): the client can neither read
+//! nor change the data, the user or the expiries, and the compression flag is bound in
+//! as associated data. The signed-only format of earlier versions (`s1`/`s1z`,
+//! [`super::sealed`], readable by the client) is still accepted, so sessions survive
+//! the upgrade; every write re-sends the cookie encrypted. Nothing is decompressed or
+//! parsed before the value authenticates; decompression is capped.
 
 use super::key::{KeyUse, Keyring};
-use super::{sealed, CookieError};
+use super::{private, sealed, CookieError};
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// Version string bound into every full-session MAC.
-const VERSION: &str = "sessiongate-full-v1";
-const PLAIN: &str = "s1";
-const DEFLATED: &str = "s1z";
+/// Version string bound into every encrypted full-session cookie.
+const VERSION: &str = "sessiongate-full-v2";
+const PLAIN: &str = "e1";
+const DEFLATED: &str = "e1z";
+/// The signed-only format (read, never written).
+const SIGNED_VERSION: &str = "sessiongate-full-v1";
+const SIGNED_PLAIN: &str = "s1";
+const SIGNED_DEFLATED: &str = "s1z";
 /// Cap on the decompressed payload (a deflate bomb stops here).
 const MAX_JSON_LEN: usize = 64 * 1024;
 /// Browsers keep cookies up to 4096 bytes of name + value.
@@ -32,9 +38,10 @@ struct Payload {
     v: i64,
 }
 
-/// The cookie value holding `record` under cookie `name`, signed with the current key.
+/// The cookie value holding `record` under cookie `name`, encrypted with the current key;
+/// `None` only when the system has no randomness for the nonce.
 #[must_use]
-pub fn encode(keys: &Keyring, name: &str, record: &Record) -> String {
+pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
     let payload = Payload {
         id: record.id.to_string(),
         u: record.user_id.clone(),
@@ -52,25 +59,37 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> String {
     } else {
         (PLAIN, json)
     };
-    sealed::seal(keys, VERSION, name, tag, &body)
+    private::seal(keys, VERSION, name, tag, &body)
 }
 
-/// The session a cookie value holds, and which key verified it.
+/// The session a cookie value holds, and which key opened it. Encrypted values and the
+/// signed-only values of earlier versions are both read.
 ///
 /// # Errors
-/// [`CookieError::Malformed`] for anything but `<tag>.<payload>.<mac>`,
-/// [`CookieError::BadSignature`] when no configured key made the MAC for `name`,
-/// [`CookieError::BadPayload`] when a verified payload does not decode.
+/// [`CookieError::Malformed`] for anything but `<tag>.<body>` (encrypted) or
+/// `<tag>.<payload>.<mac>` (signed), [`CookieError::BadSignature`] when no configured
+/// key opens or made it for `name`, [`CookieError::BadPayload`] when an authenticated
+/// payload does not decode.
 pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse), CookieError> {
     use CookieError::BadPayload;
-    let opened = sealed::open(keys, VERSION, name, value, sealed::MAX_VALUE_LEN, |tag| {
-        tag == PLAIN || tag == DEFLATED
-    })?;
-    let json = if opened.tag == DEFLATED {
-        miniz_oxide::inflate::decompress_to_vec_with_limit(&opened.body, MAX_JSON_LEN)
+    let max = sealed::MAX_VALUE_LEN;
+    let (deflated, body, key) = match value.split('.').count() {
+        2 => {
+            let accept = |tag: &str| tag == PLAIN || tag == DEFLATED;
+            let (tag, plain, key) = private::open(keys, VERSION, name, value, max, accept)?;
+            (tag == DEFLATED, plain, key)
+        }
+        _ => {
+            let accept = |tag: &str| tag == SIGNED_PLAIN || tag == SIGNED_DEFLATED;
+            let opened = sealed::open(keys, SIGNED_VERSION, name, value, max, accept)?;
+            (opened.tag == SIGNED_DEFLATED, opened.body, opened.key)
+        }
+    };
+    let json = if deflated {
+        miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
     } else {
-        opened.body
+        body
     };
     let p: Payload = serde_json::from_slice(&json).map_err(|_| BadPayload)?;
     let id: SessionId = p.id.parse().map_err(|_| BadPayload)?;
@@ -84,7 +103,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         updated_at: Timestamp::from_unix(p.c),
         version: p.v,
     };
-    Ok((record, opened.key))
+    Ok((record, key))
 }
 
 /// Bytes a browser counts for the cookie: name, `=`, value.
@@ -119,35 +138,65 @@ mod tests {
         }
     }
 
+    fn cookie(keys: &Keyring, r: &Record) -> String {
+        encode(keys, "sid", r).unwrap()
+    }
+
     #[test]
-    fn round_trip_plain_and_deflated() {
+    fn round_trip_plain_and_deflated_and_unreadable() {
         let keys = ring(NEW, &[]);
-        // The plain form decodes too (the encoder picks it when deflate does not help).
         let small = record(json!({"n": 1}));
         let json = serde_json::to_vec(&json!({
             "id": small.id.to_string(), "u": "alice", "d": {"n": 1},
             "c": 1_800_000_000, "e": 1_800_000_600, "a": 1_800_003_600, "v": 3
         }))
         .unwrap();
-        let plain = sealed::seal(&keys, VERSION, "sid", PLAIN, &json);
+        // The plain form opens too (the encoder picks it when deflate does not help).
+        let plain = private::seal(&keys, VERSION, "sid", PLAIN, &json).unwrap();
         assert_eq!(
             decode(&keys, "sid", &plain),
             Ok((small.clone(), KeyUse::Current))
         );
-        let chosen = encode(&keys, "sid", &small);
+        let chosen = cookie(&keys, &small);
         assert!(chosen.len() <= plain.len(), "never longer than plain");
         assert_eq!(decode(&keys, "sid", &chosen), Ok((small, KeyUse::Current)));
         let big = record(json!({"cart": vec!["the same item"; 100]}));
-        let v = encode(&keys, "sid", &big);
-        assert!(v.starts_with("s1z."), "repetitive data is deflated");
+        let v = cookie(&keys, &big);
+        assert!(v.starts_with("e1z."), "repetitive data is deflated");
         assert!(v.len() < 600, "{}", v.len());
         assert_eq!(decode(&keys, "sid", &v), Ok((big, KeyUse::Current)));
+        for secret in ["alice", "the same item", "cart"] {
+            let b64 =
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, secret);
+            assert!(
+                !v.contains(secret) && !v.contains(&b64[..b64.len() - 1]),
+                "{secret} readable"
+            );
+        }
+    }
+
+    #[test]
+    fn signed_only_cookies_of_earlier_versions_still_open() {
+        let keys = ring(NEW, &[]);
+        let r = record(json!({"n": 1}));
+        let json = serde_json::to_vec(&json!({
+            "id": r.id.to_string(), "u": "alice", "d": {"n": 1},
+            "c": 1_800_000_000, "e": 1_800_000_600, "a": 1_800_003_600, "v": 3
+        }))
+        .unwrap();
+        let old = sealed::seal(&keys, SIGNED_VERSION, "sid", SIGNED_PLAIN, &json);
+        assert_eq!(decode(&keys, "sid", &old), Ok((r, KeyUse::Current)));
+        let forged = sealed::seal(&keys, VERSION, "sid", SIGNED_PLAIN, &json);
+        assert_eq!(
+            decode(&keys, "sid", &forged),
+            Err(CookieError::BadSignature)
+        );
     }
 
     #[test]
     fn bound_to_name_and_key_and_rotation_works() {
         let r = record(json!({}));
-        let old_cookie = encode(&ring(OLD, &[]), "sid", &r);
+        let old_cookie = cookie(&ring(OLD, &[]), &r);
         assert_eq!(
             decode(&ring(NEW, &[OLD]), "sid", &old_cookie).map(|x| x.1),
             Ok(KeyUse::Fallback)
@@ -163,13 +212,13 @@ mod tests {
     }
 
     #[test]
-    fn switching_the_compression_flag_breaks_the_mac() {
+    fn switching_the_compression_flag_breaks_the_seal() {
         let keys = ring(NEW, &[]);
         for data in [json!({}), json!({"cart": vec!["x"; 50]})] {
-            let v = encode(&keys, "sid", &record(data));
-            let flipped = match v.strip_prefix("s1z.") {
-                Some(rest) => format!("s1.{rest}"),
-                None => v.replacen("s1.", "s1z.", 1),
+            let v = cookie(&keys, &record(data));
+            let flipped = match v.strip_prefix("e1z.") {
+                Some(rest) => format!("e1.{rest}"),
+                None => v.replacen("e1.", "e1z.", 1),
             };
             assert_ne!(flipped, v);
             assert_eq!(
@@ -183,7 +232,7 @@ mod tests {
     fn every_single_byte_mutation_is_rejected() {
         let keys = ring(NEW, &[]);
         for data in [json!({"n": 1}), json!({"cart": vec!["x"; 200]})] {
-            let v = encode(&keys, "sid", &record(data));
+            let v = cookie(&keys, &record(data));
             for i in 0..v.len() {
                 // Random deltas: `properties::single_byte_mutations_never_verify`.
                 for delta in [1u8, 7, 64, 255] {
@@ -205,7 +254,7 @@ mod tests {
     fn every_truncation_is_rejected_and_a_huge_value_is_malformed() {
         // Random values, truncations and mutations: the `properties` module below.
         let keys = ring(NEW, &[]);
-        let v = encode(&keys, "sid", &record(json!({"cart": vec!["x"; 50]})));
+        let v = cookie(&keys, &record(json!({"cart": vec!["x"; 50]})));
         for cut in 0..v.len() {
             assert!(decode(&keys, "sid", &v[..cut]).is_err());
         }
@@ -218,9 +267,11 @@ mod tests {
     #[test]
     fn a_deflate_bomb_is_capped() {
         let keys = ring(NEW, &[]);
-        // A validly signed payload that inflates past the cap.
+        // Authentic payloads that inflate past the cap, in both formats.
         let bomb = miniz_oxide::deflate::compress_to_vec(&vec![b' '; MAX_JSON_LEN + 1], 9);
-        let v = sealed::seal(&keys, VERSION, "sid", DEFLATED, &bomb);
+        let v = private::seal(&keys, VERSION, "sid", DEFLATED, &bomb).unwrap();
+        assert_eq!(decode(&keys, "sid", &v), Err(CookieError::BadPayload));
+        let v = sealed::seal(&keys, SIGNED_VERSION, "sid", SIGNED_DEFLATED, &bomb);
         assert_eq!(decode(&keys, "sid", &v), Err(CookieError::BadPayload));
     }
 
@@ -280,17 +331,16 @@ mod tests {
         }
 
         /// The cookie holding `r`, checked to round-trip. `encode` deflates nearly every
-        /// session these strategies make, so with `plain` a deflated one is sealed again
-        /// as plain JSON, the form `encode` picks when deflate does not help.
+        /// session these strategies make, so with `plain` it is sealed again as plain
+        /// JSON, the form `encode` picks when deflate does not help.
         fn valid_cookie(r: &Record, plain: bool) -> Result<String, TestCaseError> {
-            use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-            use base64::Engine as _;
-            let mut v = encode(keys(), "sid", r);
-            if let Some(rest) = v.strip_prefix("s1z.").filter(|_| plain) {
-                let (body, _mac) = rest.split_once('.').unwrap();
-                let body = URL_SAFE_NO_PAD.decode(body).unwrap();
+            let mut v = encode(keys(), "sid", r).unwrap();
+            if plain && v.starts_with("e1z.") {
+                let (tag, body, _) =
+                    private::open(keys(), VERSION, "sid", &v, 8192, |_| true).unwrap();
+                assert_eq!(tag, DEFLATED);
                 let json = miniz_oxide::inflate::decompress_to_vec(&body).unwrap();
-                v = sealed::seal(keys(), VERSION, "sid", PLAIN, &json);
+                v = private::seal(keys(), VERSION, "sid", PLAIN, &json).unwrap();
             }
             prop_assert_eq!(decode(keys(), "sid", &v), Ok((r.clone(), KeyUse::Current)));
             Ok(v)
@@ -309,7 +359,7 @@ mod tests {
                 prop_assert!(decode(keys(), "sid", &s).is_err());
             }
 
-            /// Shaped like a cookie, so the MAC is checked.
+            /// Shaped like a cookie of either format, so the seal or the MAC is checked.
             #[test]
             fn random_cookie_shaped_values_never_verify(
                 deflated in any::<bool>(),
@@ -317,8 +367,9 @@ mod tests {
                 mac in text(base64url(), 43..44),
             ) {
                 let tag = if deflated { DEFLATED } else { PLAIN };
-                let value = [tag, &body, &mac].join(".");
-                prop_assert!(decode(keys(), "sid", &value).is_err());
+                prop_assert!(decode(keys(), "sid", &[tag, &body].join(".")).is_err());
+                let tag = if deflated { SIGNED_DEFLATED } else { SIGNED_PLAIN };
+                prop_assert!(decode(keys(), "sid", &[tag, &body, &mac].join(".")).is_err());
             }
 
             #[test]

@@ -115,6 +115,16 @@ impl Keyring {
         self.current.sign(parts)
     }
 
+    /// The encryption key derived from each key for `purpose` (the MAC keys themselves
+    /// never encrypt), current first, each with its use.
+    #[must_use]
+    pub fn derived(&self, purpose: &str) -> Vec<([u8; 32], KeyUse)> {
+        let derive = |k: &Key| k.sign(&[b"sessiongate/v1/derive/", purpose.as_bytes()]);
+        let mut out = vec![(derive(&self.current), KeyUse::Current)];
+        out.extend(self.fallbacks.iter().map(|k| (derive(k), KeyUse::Fallback)));
+        out
+    }
+
     /// Which key, if any, made `tag` over `parts`. Every key is tried in constant time.
     #[must_use]
     pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> Option<KeyUse> {

@@ -7,6 +7,7 @@ pub mod full;
 pub mod header;
 pub mod key;
 pub mod pending;
+pub mod private;
 pub mod reference;
 pub mod sealed;
 pub mod set_cookie;

@@ -80,7 +80,7 @@ impl<S: Store> Exchange<'_, S> {
                 Outgoing::Keep => self
                     .session
                     .record()
-                    .map(|rec| full::encode(&cfg.keys, &cfg.cookie.name, rec)),
+                    .and_then(|rec| full::encode(&cfg.keys, &cfg.cookie.name, rec)),
             };
         }
         let id = self.session.id()?;

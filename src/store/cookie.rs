@@ -52,7 +52,8 @@ impl<'k> CookieStore<'k> {
 
     /// Encodes `record`, refusing what a browser would not store.
     fn encode(&self, record: &Record) -> Result<String, StoreError> {
-        let value = full::encode(self.keys, self.name, record);
+        let value = full::encode(self.keys, self.name, record)
+            .ok_or_else(|| StoreError::Backend("no randomness for the cookie's nonce".into()))?;
         let bytes = cookie_bytes(self.name, &value);
         if bytes > MAX_COOKIE_BYTES {
             return Err(StoreError::TooLarge {

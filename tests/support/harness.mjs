@@ -2,7 +2,8 @@
 // real origin HTTP server on loopback that records what it receives.
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { createServer } from "node:http";
-import { createHmac } from "node:crypto";
+import { createHmac, createDecipheriv } from "node:crypto";
+import { inflateRawSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { migrate } from "./migrations.mjs";
@@ -158,4 +159,60 @@ export function openRef(value, secret, name = "session_id") {
   const [id, snap, mac] = value.split(".");
   const want = createHmac("sha256", cookieKey(secret)).update(`sessiongate-ref-v1\0${name}\0${id}\0${snap}`).digest("base64url");
   return want === mac ? { id, snapshot: JSON.parse(Buffer.from(snap, "base64url").toString("utf8")) } : null;
+}
+
+/** HChaCha20 (draft-irtf-cfrg-xchacha): the subkey XChaCha20 derives from a 16-byte nonce prefix. */
+function hchacha20(key, nonce16) {
+  const s = new Uint32Array(16);
+  s.set([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+  for (let i = 0; i < 8; i++) s[4 + i] = key.readUInt32LE(4 * i);
+  for (let i = 0; i < 4; i++) s[12 + i] = nonce16.readUInt32LE(4 * i);
+  const rotl = (v, n) => (v << n) | (v >>> (32 - n));
+  const qr = (a, b, c, d) => {
+    s[a] += s[b]; s[d] = rotl(s[d] ^ s[a], 16);
+    s[c] += s[d]; s[b] = rotl(s[b] ^ s[c], 12);
+    s[a] += s[b]; s[d] = rotl(s[d] ^ s[a], 8);
+    s[c] += s[d]; s[b] = rotl(s[b] ^ s[c], 7);
+  };
+  for (let i = 0; i < 10; i++) {
+    qr(0, 4, 8, 12); qr(1, 5, 9, 13); qr(2, 6, 10, 14); qr(3, 7, 11, 15);
+    qr(0, 5, 10, 15); qr(1, 6, 11, 12); qr(2, 7, 8, 13); qr(3, 4, 9, 14);
+  }
+  const out = Buffer.alloc(32);
+  [0, 1, 2, 3, 12, 13, 14, 15].forEach((w, i) => out.writeUInt32LE(s[w], 4 * i));
+  return out;
+}
+
+/**
+ * Opens a cookie-store cookie with `secret`, from the documented formats: encrypted
+ * `e1`/`e1z.<nonce + ciphertext>` (XChaCha20-Poly1305), or the signed-only `s1`/`s1z` of
+ * earlier versions. The payload, or null when it does not open.
+ */
+export function openFull(value, secret = SECRET, name = "session_id") {
+  const parts = value.split(".");
+  let tag, raw;
+  if (parts.length === 2) {
+    [tag] = parts;
+    const body = Buffer.from(parts[1], "base64url");
+    const key = createHmac("sha256", cookieKey(secret)).update("sessiongate/v1/derive/cookie-aead").digest();
+    const nonce = body.subarray(0, 24);
+    const sealed = body.subarray(24);
+    const iv = Buffer.concat([Buffer.alloc(4), nonce.subarray(16)]);
+    const decipher = createDecipheriv("chacha20-poly1305", hchacha20(key, nonce.subarray(0, 16)), iv, { authTagLength: 16 });
+    decipher.setAAD(Buffer.from(`sessiongate-full-v2\0${name}\0${tag}`), { plaintextLength: sealed.length - 16 });
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    try {
+      raw = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]);
+    } catch {
+      return null;
+    }
+    tag = tag === "e1z" ? "z" : "";
+  } else {
+    const [t, body, mac] = parts;
+    const want = createHmac("sha256", cookieKey(secret)).update(`sessiongate-full-v1\0${name}\0${t}\0${body}`).digest("base64url");
+    if (want !== mac) return null;
+    raw = Buffer.from(body, "base64url");
+    tag = t === "s1z" ? "z" : "";
+  }
+  return JSON.parse((tag === "z" ? inflateRawSync(raw) : raw).toString("utf8"));
 }
