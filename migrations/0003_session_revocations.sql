@@ -16,3 +16,9 @@ WHEN old.id <> new.id
 BEGIN
   INSERT OR REPLACE INTO session_revocations (id, revoked_at) VALUES (old.id, unixepoch());
 END;
+-- Per user, "not valid before" (ASVS 7.4.1): a revoke-user for sessions D1 does not hold
+-- (the cookie store's) refuses every one created before this time.
+CREATE TABLE IF NOT EXISTS user_revocations (
+  user_id    TEXT PRIMARY KEY,
+  not_before INTEGER NOT NULL
+);

@@ -129,25 +129,28 @@ pub enum Revocation {
 }
 
 impl Revocation {
-    /// The queue message: `{"revoke": {"session_id" | "user_id": ...}, "at": RFC 3339}`.
+    /// The queue message: `{"revoke": {"session_id" | "user_id": ...}, "at": <unix
+    /// seconds>}`.
     #[must_use]
     pub fn message(&self, at: Timestamp) -> Value {
         let target = match self {
             Self::Session(id) => json!({ "session_id": id.to_string() }),
             Self::User(user) => json!({ "user_id": user }),
         };
-        json!({ "revoke": target, "at": at.to_rfc3339() })
+        json!({ "revoke": target, "at": at.unix() })
     }
 
-    /// The revocation a queue message holds, `None` when it is not one.
+    /// The revocation a queue message holds and when it was made, `None` when the
+    /// message is not one.
     #[must_use]
-    pub fn from_message(message: &Value) -> Option<Self> {
+    pub fn from_message(message: &Value) -> Option<(Self, Timestamp)> {
         let target = message.get("revoke")?;
+        let at = Timestamp::from_unix(message.get("at")?.as_i64()?);
         if let Some(id) = target.get("session_id").and_then(Value::as_str) {
-            return id.parse().ok().map(Self::Session);
+            return id.parse().ok().map(|id| (Self::Session(id), at));
         }
         let user = target.get("user_id").and_then(Value::as_str)?;
-        (!user.is_empty()).then(|| Self::User(user.to_owned()))
+        (!user.is_empty()).then(|| (Self::User(user.to_owned()), at))
     }
 }
 
@@ -160,13 +163,14 @@ mod tests {
         let at = Timestamp::from_unix(1_800_000_000);
         let id = SessionId::random();
         for r in [Revocation::Session(id), Revocation::User("ann".into())] {
-            assert_eq!(Revocation::from_message(&r.message(at)), Some(r));
+            assert_eq!(Revocation::from_message(&r.message(at)), Some((r, at)));
         }
         for other in [
             json!({"signal": "session_deleted"}),
-            json!({"revoke": {"session_id": "not-an-id"}}),
-            json!({"revoke": {"user_id": ""}}),
-            json!({"revoke": {}}),
+            json!({"revoke": {"session_id": "not-an-id"}, "at": 1}),
+            json!({"revoke": {"user_id": ""}, "at": 1}),
+            json!({"revoke": {"user_id": "ann"}}),
+            json!({"revoke": {}, "at": 1}),
         ] {
             assert_eq!(Revocation::from_message(&other), None, "{other}");
         }

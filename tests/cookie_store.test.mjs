@@ -180,3 +180,20 @@ test("the client cannot read cookie-store data; a signed-only cookie from before
   assert.match(upgraded, /^e1z?\./);
   assert.deepEqual(openFull(upgraded).d, { kept: 1, more: 2 });
 });
+
+test("revoke-user ends every cookie-store session of the user (a per-user time in D1)", async () => {
+  const phone = sessionCookie(await send("/login", { respond: { "x-session-user-id": "everyone" } }));
+  const laptop = sessionCookie(await send("/login", { respond: { "x-session-user-id": "everyone" } }));
+  await send("/out", { cookie: phone, respond: { "x-session-action": "revoke-user" } });
+  const [row] = (await gate.db.prepare("SELECT * FROM user_revocations WHERE user_id = 'everyone'").all()).results;
+  assert.ok(row, "the time is kept in D1 for every isolate");
+  const res = await send("/still", { cookie: laptop });
+  assert.equal(origin.last().headers["x-session-user-id"], undefined, "the laptop is logged out too");
+  assert.equal(origin.last().headers["x-session-new"], "1");
+  assert.match(setCookieLine(res), /^session_id=; Max-Age=0;/);
+  // Times are whole seconds: a cookie issued in the revocation's second is refused too.
+  await new Promise((r) => setTimeout(r, 1100));
+  const again = sessionCookie(await send("/login", { respond: { "x-session-user-id": "everyone" } }));
+  await send("/back", { cookie: again });
+  assert.equal(origin.last().headers["x-session-user-id"], "everyone", "a new login works");
+});

@@ -470,3 +470,18 @@ test("revoke-user during an outage reaches every session of the user once D1 is 
   await send(b);
   assert.equal(origin.last().headers["x-session-user-id"], undefined, "the other device is logged out too");
 });
+
+test("a session logged out while D1 answered is not brought back by a later outage's fallback", async () => {
+  const value = await session({ n: 1 }, "careful");
+  origin.respond = () => ({ status: 200, headers: { "x-session-action": "delete" } });
+  await send(value);
+  await gate.failD1("all");
+  try {
+    origin.respond = () => ({ status: 200 });
+    await send(value);
+    assert.equal(origin.last().headers["x-session-store"], "unavailable", "no snapshot stands in for a revoked session");
+    assert.equal(origin.last().headers["x-session-user-id"], undefined);
+  } finally {
+    await gate.failD1("none");
+  }
+});

@@ -6,6 +6,7 @@ use super::d1::{backend, int, D1Store};
 use super::log;
 use crate::signal::AuditRow;
 use crate::store::{sql, Store};
+use crate::time::Timestamp;
 use crate::write::Revocation;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
@@ -29,8 +30,8 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
             .and_then(|s| s.as_string())
             .and_then(|s| serde_json::from_str::<Value>(&s).ok())
             .unwrap_or(Value::Null);
-        if let Some(revocation) = Revocation::from_message(&envelope) {
-            revocations.push((message, revocation));
+        if let Some((revocation, at)) = Revocation::from_message(&envelope) {
+            revocations.push((message, revocation, at));
             continue;
         }
         match AuditRow::from_envelope(&envelope) {
@@ -121,16 +122,24 @@ async fn store_signals(
 /// acknowledged once D1 took it, retried (then dead-lettered) while D1 refuses.
 async fn revoke(
     store: &D1Store,
-    revocations: &[(RawMessage, Revocation)],
+    revocations: &[(RawMessage, Revocation, Timestamp)],
     retry: &QueueRetryOptions,
 ) {
-    for (message, revocation) in revocations {
+    for (message, revocation, at) in revocations {
         let (target, result) = match revocation {
             Revocation::Session(id) => (
                 json!({ "session_id": id.to_string() }),
                 store.delete(id).await.map(u64::from),
             ),
-            Revocation::User(user) => (json!({ "user_id": user }), store.delete_user(user).await),
+            // Its rows in D1, and its cookie-store sessions issued before the revocation.
+            Revocation::User(user) => {
+                let removed = store.delete_user(user).await;
+                let result = match removed {
+                    Ok(n) => store.revoke_before(user, *at).await.map(|()| n),
+                    Err(e) => Err(e),
+                };
+                (json!({ "user_id": user }), result)
+            }
         };
         match result {
             Ok(removed) => {

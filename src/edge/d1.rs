@@ -6,6 +6,7 @@ use crate::session::{Record, SessionId};
 use crate::store::row::{data_json, Row};
 use crate::store::sql::{self, UpdateParams};
 use crate::store::{Store, StoreError, Update};
+use crate::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
@@ -164,4 +165,25 @@ impl Store for D1Store {
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         self.count(sql::DELETE_USER, &[user_id.into()]).await
     }
+
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        let row: Option<NotBefore> = self
+            .statement(sql::NOT_BEFORE, &[user_id.into()])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| Timestamp::from_unix(r.not_before)))
+    }
+
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.run(sql::REVOKE_BEFORE, &[user_id.into(), int(at.unix())])
+            .await
+            .map(drop)
+    }
+}
+
+/// A row of [`sql::NOT_BEFORE`].
+#[derive(serde::Deserialize)]
+struct NotBefore {
+    not_before: i64,
 }

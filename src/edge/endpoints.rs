@@ -71,7 +71,8 @@ async fn logout(
     let Ok(d1) = d1_for(cfg, &d1) else {
         return text(500, D1_MISSING);
     };
-    let cx = gateway::Context::new(cfg, now, false);
+    let memory = super::entry::memory();
+    let cx = gateway::Context::new(cfg, now, false, &memory);
     let finished = cx.logout(d1, &inbound).await;
     let call = Call {
         env,

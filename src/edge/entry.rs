@@ -2,6 +2,7 @@
 
 use super::{config_from_env, endpoints, gateway, log, respond, RESERVED_PREFIX};
 use crate::config::{Config, ConfigError};
+use crate::gateway::memory::Memory;
 use crate::time::Timestamp;
 use serde_json::json;
 use std::cell::OnceCell;
@@ -11,6 +12,13 @@ use worker::{event, js_sys, web_sys, Context, Env, Result};
 thread_local! {
     /// Parsed once per isolate: vars and secrets cannot change under a running isolate.
     static CONFIG: OnceCell<Rc<Result<Config, ConfigError>>> = const { OnceCell::new() };
+    /// The revocations this isolate knows of.
+    static MEMORY: Rc<Memory> = Rc::new(Memory::default());
+}
+
+/// The isolate's revocation memory.
+pub fn memory() -> Rc<Memory> {
+    MEMORY.with(Rc::clone)
 }
 
 pub fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {

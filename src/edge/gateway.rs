@@ -66,7 +66,8 @@ pub const D1_MISSING: &str = "sessiongate is misconfigured: the SESSIONS_DB bind
 /// D1 is configured but its binding is missing.
 pub struct BindingMissing;
 
-/// The D1 store a request may use (`None` for the cookie store).
+/// The D1 store a request may use (`None`: the cookie store without D1; when bound, D1
+/// keeps the cookie store's per-user revocation times).
 ///
 /// # Errors
 /// [`BindingMissing`] (logged) when D1 is configured without its binding: never a silent
@@ -76,7 +77,7 @@ pub fn d1_for<'d>(
     d1: &'d D1Store,
 ) -> std::result::Result<Option<&'d D1Store>, BindingMissing> {
     match (cfg.store, d1.db()) {
-        (StoreKind::Cookie, _) => Ok(None),
+        (StoreKind::Cookie, bound) => Ok(bound.ok().map(|_| d1)),
         (StoreKind::D1, Ok(_)) => Ok(Some(d1)),
         (StoreKind::D1, Err(e)) => {
             log::error("d1_binding_missing", json!({ "error": e.to_string() }));
@@ -125,7 +126,8 @@ pub async fn handle(
     let Ok(d1) = d1_for(cfg, &d1) else {
         return respond::text(500, D1_MISSING);
     };
-    let cx = Cx::new(cfg, now, signals::first_request());
+    let memory = super::entry::memory();
+    let cx = Cx::new(cfg, now, signals::first_request(), &memory);
     let exchange = Exchange::begin(cx, d1, &inbound).await;
 
     let url = req.url();

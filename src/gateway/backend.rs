@@ -5,6 +5,7 @@ use crate::session::{Record, SessionId};
 use crate::store::cookie::CookieStore;
 use crate::store::fallback::FallbackStore;
 use crate::store::{Store, StoreError, Update};
+use crate::time::Timestamp;
 
 /// The store of one request.
 #[derive(Debug)]
@@ -47,5 +48,13 @@ impl<S: Store> Store for Backend<'_, S> {
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         each!(self, s => s.delete_user(user_id).await)
+    }
+
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        each!(self, s => s.not_before(user_id).await)
+    }
+
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        each!(self, s => s.revoke_before(user_id, at).await)
     }
 }

@@ -19,6 +19,7 @@ pub mod cookies;
 pub mod inject;
 pub mod journal;
 pub mod logout;
+pub mod memory;
 pub mod resolve;
 pub mod save;
 
@@ -36,9 +37,11 @@ use crate::time::Timestamp;
 use crate::write::Revocation;
 use backend::Backend;
 use journal::{Event, Journal};
+use memory::Memory;
 pub use resolve::{Inbound, Resolution};
 
-/// What every step of a request needs: the configuration, the time, the journal.
+/// What every step of a request needs: the configuration, the time, the journal, and
+/// what the isolate remembers of revocations.
 #[derive(Debug)]
 pub struct Context<'a> {
     /// The worker's configuration.
@@ -47,20 +50,28 @@ pub struct Context<'a> {
     pub now: Timestamp,
     /// The request's signals and log events.
     pub journal: Journal,
+    /// The isolate's revocation memory.
+    pub memory: &'a Memory,
 }
 
 impl<'a> Context<'a> {
-    /// The context of a request at `now`; `first` when it is the isolate's first request
-    /// (recorded as `session_manager_initialized`).
+    /// The context of a request at `now` in an isolate that remembers `memory`; `first`
+    /// when it is the isolate's first request (recorded as
+    /// `session_manager_initialized`).
     #[must_use]
-    pub fn new(cfg: &'a Config, now: Timestamp, first: bool) -> Self {
+    pub fn new(cfg: &'a Config, now: Timestamp, first: bool, memory: &'a Memory) -> Self {
         let journal = Journal::default();
         if first {
             journal.signal(Signal::ManagerInitialized {
                 timeout_secs: cfg.expiry.idle_secs,
             });
         }
-        Self { cfg, now, journal }
+        Self {
+            cfg,
+            now,
+            journal,
+            memory,
+        }
     }
 
     /// What the request leaves: `set_cookies` and everything the journal holds.
@@ -83,6 +94,8 @@ impl<'a> Context<'a> {
 #[derive(Debug)]
 pub struct Exchange<'a, S> {
     cx: Context<'a>,
+    /// D1, when bound (in cookie mode it keeps the per-user revocation times).
+    d1: Option<&'a S>,
     manager: SessionManager<Backend<'a, S>>,
     session: Session,
     /// `X-Session-Store`.

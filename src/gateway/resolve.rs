@@ -9,6 +9,7 @@
 
 use super::backend::Backend;
 use super::journal::Level;
+use super::memory::Known;
 use super::{Context, Exchange};
 use crate::config::StoreKind;
 use crate::cookie::key::KeyUse;
@@ -22,6 +23,7 @@ use crate::store::cookie::CookieStore;
 use crate::store::deferred::{self, WriteBack};
 use crate::store::fallback::{snapshot_record, FallbackStore};
 use crate::store::Store;
+use crate::time::Timestamp;
 use serde_json::json;
 
 /// Session cookie values examined per request, at most (the first valid one wins).
@@ -100,12 +102,15 @@ impl<'a, S: Store> Exchange<'a, S> {
     pub async fn begin(cx: Context<'a>, d1: Option<&'a S>, inbound: &Inbound) -> Self {
         let mut pending = Outgoing::Keep;
         let resolution = match (cx.cfg.store, d1) {
-            (StoreKind::Cookie, _) => cx.resolve_cookie(inbound),
+            (StoreKind::Cookie, d1) => {
+                let found = cx.resolve_cookie(inbound);
+                Resolution::Cookie(cx.unrevoked(found, d1).await)
+            }
             (StoreKind::D1, Some(d1)) => cx.resolve_d1(d1, inbound, &mut pending).await,
             (StoreKind::D1, None) => Resolution::Unavailable(None),
         };
         let cookie_seen = !inbound.session.is_empty();
-        Self::serve(cx, resolution, cookie_seen, pending).await
+        Self::serve(cx, resolution, cookie_seen, pending, d1).await
     }
 
     /// The one place a resolution becomes the store and session of the request.
@@ -114,6 +119,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         resolution: Resolution<'a, S>,
         cookie_seen: bool,
         pending: Outgoing,
+        d1: Option<&'a S>,
     ) -> Self {
         let keys = &cx.cfg.keys;
         let (backend, label, found) = match resolution {
@@ -156,6 +162,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         let (session, key) = found.map_or((Session::new(), None), |(s, k)| (s, Some(k)));
         Self {
             cx,
+            d1,
             manager,
             session,
             label,
@@ -175,9 +182,55 @@ enum Found {
 
 impl Context<'_> {
     /// The cookie store: the first session cookie that verifies.
-    fn resolve_cookie<'s, S>(&self, inbound: &Inbound) -> Resolution<'s, S> {
+    fn resolve_cookie(&self, inbound: &Inbound) -> Option<(Record, KeyUse)> {
         let (keys, name) = (&self.cfg.keys, &self.cfg.cookie.name);
-        Resolution::Cookie(self.first_valid(&inbound.session, |v| full::decode(keys, name, v)))
+        self.first_valid(&inbound.session, |v| full::decode(keys, name, v))
+    }
+
+    /// A cookie-store session, unless it was revoked: logged out in this isolate, or its
+    /// user revoked after the cookie was last written (or in the same second) (the "not valid before" time comes
+    /// from the isolate's memory, read from D1 at most once a minute per user).
+    async fn unrevoked<S: Store>(
+        &self,
+        found: Option<(Record, KeyUse)>,
+        d1: Option<&S>,
+    ) -> Option<(Record, KeyUse)> {
+        let (record, key) = found?;
+        let user = record.user_id.as_deref();
+        let not_before = match (user, user.map(|u| self.memory.user(u, self.now))) {
+            (Some(user), Some(Known::Stale)) => self.read_not_before(user, d1).await,
+            (_, Some(Known::Fresh(t))) => t,
+            _ => None,
+        };
+        let revoked = self.memory.refuses(record.id, None, record.updated_at)
+            || not_before.is_some_and(|t| record.updated_at <= t);
+        if !revoked {
+            return Some((record, key));
+        }
+        let fields = json!({ "session_id": record.id.to_string() });
+        self.journal.log(Level::Info, "session_revoked", fields);
+        self.journal.signal(Signal::DataRetrievalFailed {
+            session_id: record.id,
+            reason: Reason::Revoked,
+        });
+        None
+    }
+
+    /// `user`'s "not valid before" from D1 (remembered for a minute); `None` without D1
+    /// or when D1 does not answer (logged: the cookie is then trusted as signed).
+    async fn read_not_before<S: Store>(&self, user: &str, d1: Option<&S>) -> Option<Timestamp> {
+        match d1?.not_before(user).await {
+            Ok(t) => {
+                self.memory.learned(user, t, self.now);
+                t
+            }
+            Err(e) => {
+                let fields = json!({ "error": e.to_string() });
+                self.journal
+                    .log(Level::Warn, "not_before_unavailable", fields);
+                None
+            }
+        }
     }
 
     /// D1: write back what is pending, then read the session; fall back when D1 fails.
@@ -232,6 +285,15 @@ impl Context<'_> {
         why: Reason,
     ) -> Resolution<'s, S> {
         let (cfg, now) = (self.cfg, self.now);
+        // Revoked while D1 answered, as this isolate remembers: no snapshot stands in.
+        if let Some(r) = reference.as_ref().filter(|r| {
+            let user = r.snapshot.user_id.as_deref();
+            self.memory.refuses(r.id, user, r.snapshot.issued_at)
+        }) {
+            let fields = json!({ "session_id": r.id.to_string(), "reason": "revoked" });
+            self.journal.log(Level::Warn, "fallback_refused", fields);
+            return Resolution::Unavailable(Some(d1));
+        }
         if let Some(r) = reference
             .as_ref()
             .filter(|r| !r.snapshot.usable(now, cfg.fallback_window_secs))

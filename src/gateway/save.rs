@@ -107,9 +107,10 @@ impl<'a, S: Store> Exchange<'a, S> {
         let before = self.session.id().map(|i| i.to_string());
         let saved = self.manager.save(&mut self.session, self.cx.now).await;
         let reached_d1 = matches!(self.manager.store(), Backend::D1(_)) && saved.error.is_none();
-        if let (Some(revocation), false, false) = (ending, reached_d1, self.cookie_store()) {
-            journal.revoke(revocation);
+        if let Some(revocation) = ending {
+            self.revoked(revocation, reached_d1).await;
         }
+        let journal = &self.cx.journal;
         let Some(e) = &saved.error else {
             return self.next_cookie(&saved);
         };
@@ -129,9 +130,28 @@ impl<'a, S: Store> Exchange<'a, S> {
         self.next_cookie(&saved)
     }
 
-    /// Whether the cookie store serves the request (nothing server-side to revoke).
-    fn cookie_store(&self) -> bool {
-        matches!(self.manager.store(), Backend::Cookie(_))
+    /// After a logout or revoke-user: the isolate remembers it (so the outage fallback
+    /// and the cookie store refuse what it ended); D1 records a revoke-user of
+    /// cookie-store sessions; and what D1 did not take goes to the queue.
+    async fn revoked(&self, revocation: Revocation, reached_d1: bool) {
+        let (memory, now) = (self.cx.memory, self.cx.now);
+        match &revocation {
+            Revocation::Session(id) => memory.ended(*id, now),
+            Revocation::User(user) => memory.revoked_user(user, now),
+        }
+        let taken = match (&revocation, self.manager.store(), self.d1) {
+            (_, Backend::D1(_), _) => reached_d1,
+            // The cookie store's sessions are ended by a per-user time in D1, if bound.
+            (Revocation::User(user), Backend::Cookie(_), Some(d1)) => {
+                d1.revoke_before(user, now).await.is_ok()
+            }
+            // A logout in the cookie store clears the cookie; nothing is kept server-side.
+            (_, Backend::Cookie(_), _) => true,
+            (_, Backend::Fallback(_), _) => false,
+        };
+        if !taken {
+            self.cx.journal.revoke(revocation);
+        }
     }
 
     /// Saves the session into the pending cookie after D1 refused the write; `None` when

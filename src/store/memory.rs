@@ -2,6 +2,7 @@
 
 use super::{Store, StoreError, Update};
 use crate::session::{Record, SessionId};
+use crate::time::Timestamp;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
@@ -11,6 +12,8 @@ pub struct MemoryStore {
     rows: RefCell<HashMap<SessionId, Record>>,
     /// Ids of sessions that ended (deleted or moved): never inserted again.
     ended: RefCell<HashSet<SessionId>>,
+    /// Per user, when sessions stop being valid.
+    not_before: RefCell<HashMap<String, Timestamp>>,
 }
 
 impl MemoryStore {
@@ -81,6 +84,17 @@ impl Store for MemoryStore {
             keep
         });
         Ok((before - rows.len()) as u64)
+    }
+
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.not_before.borrow().get(user_id).copied())
+    }
+
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut times = self.not_before.borrow_mut();
+        let t = times.entry(user_id.to_owned()).or_insert(at);
+        *t = (*t).max(at);
+        Ok(())
     }
 }
 

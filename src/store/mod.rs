@@ -19,6 +19,7 @@ pub(crate) mod conformance;
 pub(crate) mod sqlite;
 
 use crate::session::{Record, SessionId};
+use crate::time::Timestamp;
 use thiserror::Error;
 
 /// A store operation that failed.
@@ -80,4 +81,24 @@ pub trait Store {
     /// # Errors
     /// [`StoreError::Backend`] when the store fails.
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
+
+    /// When `user_id`'s sessions stop being valid: one created before it is refused. A
+    /// store that keeps no such time answers `None`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        let _ = user_id;
+        Ok(None)
+    }
+
+    /// Refuses every session of `user_id` created before `at`, including those the store
+    /// does not hold (the cookie store's). A store that keeps no such time does nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let _ = (user_id, at);
+        Ok(())
+    }
 }

@@ -35,6 +35,14 @@ pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1 RETURNING
 pub const PURGE_EXPIRED: &str = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
      WHERE expires_at <= ?1 OR absolute_expires_at <= ?1 LIMIT ?2) RETURNING id";
 
+/// A user's "not valid before" (`?1` user_id): sessions created earlier are refused.
+pub const NOT_BEFORE: &str = "SELECT not_before FROM user_revocations WHERE user_id = ?1";
+
+/// Refuse every session of user `?1` created before `?2` (never moved back in time).
+pub const REVOKE_BEFORE: &str = "INSERT INTO user_revocations (user_id, not_before) \
+     VALUES (?1, ?2) ON CONFLICT (user_id) DO UPDATE SET \
+     not_before = max(not_before, excluded.not_before)";
+
 /// Delete up to `?2` revocation records older than `?1` (no pending cookie that old is
 /// accepted).
 pub const PRUNE_REVOCATIONS: &str = "DELETE FROM session_revocations WHERE id IN (SELECT id \

@@ -4,6 +4,7 @@
 use super::row::{data_json, Row};
 use super::{sql, Store, StoreError, Update};
 use crate::session::{Record, SessionId};
+use crate::time::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub(crate) struct SqliteStore(Connection);
@@ -106,6 +107,21 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         self.count(sql::DELETE_USER, user_id)
+    }
+
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.0
+            .query_row(sql::NOT_BEFORE, [user_id], |r| r.get::<_, i64>(0))
+            .optional()
+            .map(|t| t.map(Timestamp::from_unix))
+            .map_err(backend)
+    }
+
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.0
+            .execute(sql::REVOKE_BEFORE, params![user_id, at.unix()])
+            .map(drop)
+            .map_err(backend)
     }
 }
 

@@ -1,9 +1,10 @@
 //! The cookie store: the session is the cookie; no D1 binding means this store too.
 
-use super::{config, request, Browser, Flaky, Reply, OLD_SECRET, SECRET, T0};
+use super::{config, request, request_in, Browser, Flaky, Memory, Reply, OLD_SECRET, SECRET, T0};
 use crate::cookie::full;
 use crate::protocol::StoreLabel;
 use crate::store::memory::MemoryStore;
+use crate::write::Revocation;
 use serde_json::{json, Value};
 
 /// No database: the type the edge would pass when the binding is missing.
@@ -131,4 +132,131 @@ fn a_forged_cookie_starts_a_fresh_session() {
     assert!(seen.session.is_none());
     assert_eq!(seen.signal_names(), ["session_cookie_rejected"]);
     assert_eq!(b.get("session_id"), None, "cleared");
+}
+
+#[test]
+fn revoke_user_ends_every_cookie_store_session_of_the_user() {
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
+    let d1 = Flaky::new(MemoryStore::new());
+    let (isolate_a, isolate_b) = (Memory::default(), Memory::default());
+    let (mut phone, mut laptop) = (Browser::default(), Browser::default());
+    request_in(
+        &isolate_a,
+        &cfg,
+        Some(&d1),
+        &mut phone,
+        T0,
+        Reply::login("ann"),
+    );
+    request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut laptop,
+        T0,
+        Reply::login("ann"),
+    );
+    let stolen = laptop.clone();
+    let seen = request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut laptop,
+        T0.plus(1),
+        Reply::OK,
+    );
+    assert_eq!(seen.header("X-Session-User-Id"), Some("ann"));
+    d1.ops();
+    // "Log out everywhere" from the phone, served by another isolate.
+    request_in(
+        &isolate_a,
+        &cfg,
+        Some(&d1),
+        &mut phone,
+        T0.plus(5),
+        Reply::action("revoke-user"),
+    );
+    assert_eq!(
+        d1.ops(),
+        (1, 1),
+        "the time read (the first of this user here), then written"
+    );
+    // The laptop's isolate learned "no revocation" at T0+1: it reads D1 again after a minute.
+    let mut copy = stolen.clone();
+    let within = request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut copy,
+        T0.plus(30),
+        Reply::OK,
+    );
+    assert_eq!(
+        within.header("X-Session-User-Id"),
+        Some("ann"),
+        "the bound: up to a minute"
+    );
+    let mut copy = stolen.clone();
+    let after = request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut copy,
+        T0.plus(62),
+        Reply::OK,
+    );
+    assert!(
+        after.session.is_none(),
+        "refused once the isolate reads D1 again"
+    );
+    assert_eq!(after.event_names(), ["session_revoked"]);
+    assert_eq!(d1.ops(), (1, 0), "one read of the time, then remembered");
+    let mut copy = stolen;
+    request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut copy,
+        T0.plus(63),
+        Reply::OK,
+    );
+    assert_eq!(d1.ops(), (0, 0));
+    // A new login after the revocation is valid.
+    let mut fresh = Browser::default();
+    request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut fresh,
+        T0.plus(70),
+        Reply::login("ann"),
+    );
+    let seen = request_in(
+        &isolate_b,
+        &cfg,
+        Some(&d1),
+        &mut fresh,
+        T0.plus(71),
+        Reply::OK,
+    );
+    assert_eq!(seen.header("X-Session-User-Id"), Some("ann"));
+}
+
+#[test]
+fn a_revoke_user_d1_refuses_goes_to_the_queue() {
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
+    let d1 = Flaky::new(MemoryStore::new());
+    let memory = Memory::default();
+    let mut b = Browser::default();
+    request_in(&memory, &cfg, Some(&d1), &mut b, T0, Reply::login("ann"));
+    d1.failing(super::Fail::Writes);
+    let seen = request_in(
+        &memory,
+        &cfg,
+        Some(&d1),
+        &mut b,
+        T0.plus(1),
+        Reply::action("revoke-user"),
+    );
+    assert_eq!(seen.revocations, [Revocation::User("ann".into())]);
 }

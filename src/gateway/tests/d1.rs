@@ -122,7 +122,8 @@ fn forged_cookies_are_rejected_and_the_first_valid_one_wins<S: Store>(d1: &Flaky
     let (inbound, _) = super::Inbound::take(Some(&header), "session_id", "session_id-pending");
     assert_eq!(inbound.session.len(), 3);
     let seen = pollster::block_on(async {
-        let cx = super::Context::new(&cfg, T0.plus(1), false);
+        let memory = super::Memory::default();
+        let cx = super::Context::new(&cfg, T0.plus(1), false, &memory);
         let ex = super::Exchange::begin(cx, Some(d1), &inbound).await;
         let id = ex.session().id();
         (id, ex.abandon())
@@ -268,7 +269,8 @@ fn a_flood_of_junk_cookies_is_one_signal<S: Store>(d1: &Flaky<S>) {
         }
         let (inbound, _) = super::Inbound::take(Some(&header), "session_id", "session_id-pending");
         let finished = pollster::block_on(async {
-            let cx = super::Context::new(&cfg, T0.plus(1), false);
+            let memory = super::Memory::default();
+            let cx = super::Context::new(&cfg, T0.plus(1), false, &memory);
             let ex = super::Exchange::begin(cx, Some(d1), &inbound).await;
             assert!(ex.session().id().is_none());
             ex.abandon()

@@ -83,7 +83,8 @@ fn an_unreachable_origin_changes_nothing<S: Store>(d1: &Flaky<S>) {
     let (inbound, _) = Inbound::take(header.as_deref(), "session_id", "session_id-pending");
     d1.ops();
     let finished = pollster::block_on(async {
-        let cx = Context::new(&cfg, T0.plus(120), true);
+        let memory = super::Memory::default();
+        let cx = Context::new(&cfg, T0.plus(120), true, &memory);
         Exchange::begin(cx, Some(d1), &inbound).await.abandon()
     });
     assert!(finished.set_cookies.is_empty());
@@ -103,8 +104,9 @@ fn an_unreachable_origin_changes_nothing<S: Store>(d1: &Flaky<S>) {
 fn logout<S: Store>(cfg: &crate::config::Config, d1: &Flaky<S>, b: &mut Browser) -> Finished {
     let header = b.header();
     let (inbound, _) = Inbound::take(header.as_deref(), "session_id", "session_id-pending");
-    let finished =
-        pollster::block_on(Context::new(cfg, T0.plus(5), false).logout(Some(d1), &inbound));
+    let finished = pollster::block_on(
+        Context::new(cfg, T0.plus(5), false, &Default::default()).logout(Some(d1), &inbound),
+    );
     b.apply(&finished.set_cookies);
     assert_eq!(
         finished.set_cookies.len(),

@@ -8,6 +8,7 @@ mod headers;
 mod outage;
 
 use super::journal::Event;
+use super::memory::Memory;
 use super::save::RawCommands;
 use super::{Context, Exchange, Finished, Inbound};
 use crate::config::Config;
@@ -132,6 +133,16 @@ impl<S: Store> Store for Flaky<S> {
         self.write()?;
         self.inner.delete_user(user_id).await
     }
+
+    async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.read()?;
+        self.inner.not_before(user_id).await
+    }
+
+    async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.write()?;
+        self.inner.revoke_before(user_id, at).await
+    }
 }
 
 /// The cookies a browser keeps: `Set-Cookie` applied by name, `Max-Age=0` deletes.
@@ -238,8 +249,21 @@ impl Seen {
 }
 
 /// Runs one request from `browser` through the core at `now`, the origin answering
-/// `reply`; `d1` is the database store (`None`: no binding).
+/// `reply`; `d1` is the database store (`None`: no binding). Each request in a fresh
+/// isolate (its own revocation memory).
 pub(super) fn request<S: Store>(
+    cfg: &Config,
+    d1: Option<&S>,
+    browser: &mut Browser,
+    now: Timestamp,
+    reply: Reply<'_>,
+) -> Seen {
+    request_in(&Memory::default(), cfg, d1, browser, now, reply)
+}
+
+/// [`request`] in an isolate that remembers `memory`.
+pub(super) fn request_in<S: Store>(
+    memory: &Memory,
     cfg: &Config,
     d1: Option<&S>,
     browser: &mut Browser,
@@ -253,7 +277,8 @@ pub(super) fn request<S: Store>(
         &cfg.pending_cookie.name,
     );
     pollster::block_on(async {
-        let exchange = Exchange::begin(Context::new(cfg, now, false), d1, &inbound).await;
+        let cx = Context::new(cfg, now, false, memory);
+        let exchange = Exchange::begin(cx, d1, &inbound).await;
         let label = exchange.label();
         let session = exchange.session().record().cloned();
         let headers = exchange
@@ -290,6 +315,8 @@ pub(super) struct Client<'d, S> {
     pub cfg: Config,
     pub d1: &'d Flaky<S>,
     pub browser: Browser,
+    /// Every request of the client runs in this isolate.
+    pub memory: Memory,
 }
 
 impl<'d, S: Store> Client<'d, S> {
@@ -298,6 +325,7 @@ impl<'d, S: Store> Client<'d, S> {
             cfg: config(vars),
             d1,
             browser: Browser::default(),
+            memory: Memory::default(),
         }
     }
 
@@ -315,9 +343,11 @@ impl<'d, S: Store> Client<'d, S> {
 
     /// One request at `T0 + secs`.
     pub fn send(&mut self, secs: i64, reply: Reply<'_>) -> Seen {
-        request(
-            &self.cfg,
-            Some(self.d1),
+        let (cfg, d1) = (&self.cfg, Some(self.d1));
+        request_in(
+            &self.memory,
+            cfg,
+            d1,
             &mut self.browser,
             T0.plus(secs),
             reply,

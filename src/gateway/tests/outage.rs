@@ -23,6 +23,7 @@ per_store!(
     an_unusable_pending_cookie_is_cleared,
     a_refused_logout_and_revoke_user_are_queued,
     strict_revocation_serves_no_identity_and_keeps_nothing_without_d1,
+    a_session_revoked_while_d1_answered_is_refused_by_the_fallback,
     a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported,
     a_replayed_insert_never_brings_back_a_session_that_ended,
 );
@@ -352,4 +353,21 @@ fn strict_revocation_serves_no_identity_and_keeps_nothing_without_d1<S: Store>(d
         "the queue still carries a logout"
     );
     assert_eq!(c.browser.get(PENDING), None);
+}
+
+fn a_session_revoked_while_d1_answered_is_refused_by_the_fallback<S: Store>(d1: &Flaky<S>) {
+    let (mut c, _) = Client::logged_in(d1, &[], "ann");
+    let stolen = c.browser.clone();
+    c.send(5, Reply::action("delete"));
+    d1.failing(Fail::All);
+    // The copy, in the isolate that saw the logout: no snapshot stands in for it.
+    c.browser = stolen.clone();
+    let seen = c.send(10, Reply::OK);
+    assert_eq!(seen.label, StoreLabel::Unavailable);
+    assert!(seen.event_names().contains(&"fallback_refused"));
+    // In an isolate that did not see it, the documented bound: the fallback window.
+    let (mut other, _) = (Client::new(d1, &[]), ());
+    other.browser = stolen;
+    let seen = other.send(10, Reply::OK);
+    assert_eq!(seen.label, StoreLabel::CookieFallback);
 }
