@@ -1,5 +1,5 @@
-//! The origin's command headers, the header-ownership rule and the proxy hygiene
-//! helpers: no panic on any bytes; an accepted user id is header-safe and was not joined
+//! The origin's command headers, the header-ownership rule, the proxy hygiene helpers
+//! and the consumer's revocation messages: no panic on any bytes; an accepted user id is header-safe and was not joined
 //! from two headers; a private Cache-Control stays private.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(cc.starts_with("private"));
     }
     let _ = sessiongate::proxy::forwarding(&s, b);
+    // The queue consumer reads revocations from any JSON.
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) {
+        let _ = sessiongate::write::Revocation::from_message(&v);
+    }
     if let Ok(names) = HeaderNames::new("X-Session-") {
         let _ = names.owns(&s);
     }
