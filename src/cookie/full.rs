@@ -77,18 +77,17 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
 pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse), CookieError> {
     use CookieError::BadPayload;
     let max = sealed::MAX_VALUE_LEN;
-    let (deflated, body, key) = match value.split('.').count() {
-        2 => {
-            let accept = |tag: &str| tag == PLAIN || tag == DEFLATED;
-            let (tag, plain, key) = private::open(keys, VERSION, name, value, max, accept)?;
-            (tag == DEFLATED, plain, key)
-        }
+    let opened = match value.split('.').count() {
+        2 => private::open(keys, VERSION, name, value, max, |t| {
+            t == PLAIN || t == DEFLATED
+        })?,
         _ => {
-            let accept = |tag: &str| tag == SIGNED_PLAIN || tag == SIGNED_DEFLATED;
-            let opened = sealed::open(keys, SIGNED_VERSION, name, value, max, accept)?;
-            (opened.tag == SIGNED_DEFLATED, opened.body, opened.key)
+            let accept = |t: &str| t == SIGNED_PLAIN || t == SIGNED_DEFLATED;
+            sealed::open(keys, SIGNED_VERSION, name, value, max, accept)?
         }
     };
+    let deflated = opened.tag == DEFLATED || opened.tag == SIGNED_DEFLATED;
+    let (body, key) = (opened.body, opened.key);
     let json = if deflated {
         miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
@@ -340,10 +339,9 @@ mod tests {
         fn valid_cookie(r: &Record, plain: bool) -> Result<String, TestCaseError> {
             let mut v = encode(keys(), "sid", r).unwrap();
             if plain && v.starts_with("e1z.") {
-                let (tag, body, _) =
-                    private::open(keys(), VERSION, "sid", &v, 8192, |_| true).unwrap();
-                assert_eq!(tag, DEFLATED);
-                let json = miniz_oxide::inflate::decompress_to_vec(&body).unwrap();
+                let opened = private::open(keys(), VERSION, "sid", &v, 8192, |_| true).unwrap();
+                assert_eq!(opened.tag, DEFLATED);
+                let json = miniz_oxide::inflate::decompress_to_vec(&opened.body).unwrap();
                 v = private::seal(keys(), VERSION, "sid", PLAIN, &json).unwrap();
             }
             prop_assert_eq!(decode(keys(), "sid", &v), Ok((r.clone(), KeyUse::Current)));

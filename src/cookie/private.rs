@@ -4,7 +4,8 @@
 //! are the associated data, so a value moved to another name or tag, or any changed
 //! byte, does not open. The client can neither read nor change what is inside.
 
-use super::key::{KeyUse, Keyring};
+use super::key::Keyring;
+use super::sealed::Opened;
 use super::CookieError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -50,7 +51,8 @@ pub fn seal(
 }
 
 /// Opens a value of at most `max_len` bytes whose tag `accept` allows: the tag, the
-/// plaintext and which key opened it.
+/// plaintext (as [`Opened::body`]) and which key opened it. The signed layout's
+/// [`sealed::open`] has the same shape on purpose: one reader per layout.
 ///
 /// # Errors
 /// [`CookieError::Malformed`] for anything but `<tag>.<base64url>` with an accepted tag
@@ -62,7 +64,7 @@ pub fn open<'v>(
     value: &'v str,
     max_len: usize,
     accept: impl Fn(&str) -> bool,
-) -> Result<(&'v str, Vec<u8>, KeyUse), CookieError> {
+) -> Result<Opened<'v>, CookieError> {
     use CookieError::{BadSignature, Malformed};
     if value.len() > max_len {
         return Err(Malformed);
@@ -80,14 +82,16 @@ pub fn open<'v>(
     let aad = aad(version, name, tag);
     for (key, used) in keys.derived(PURPOSE) {
         let cipher = XChaCha20Poly1305::new(&key.into());
-        if let Ok(plain) = cipher.decrypt(
-            &nonce,
-            Payload {
-                msg: sealed,
-                aad: &aad,
-            },
-        ) {
-            return Ok((tag, plain, used));
+        let payload = Payload {
+            msg: sealed,
+            aad: &aad,
+        };
+        if let Ok(body) = cipher.decrypt(&nonce, payload) {
+            return Ok(Opened {
+                tag,
+                body,
+                key: used,
+            });
         }
     }
     Err(BadSignature)
@@ -107,6 +111,7 @@ fn aad(version: &str, name: &str, tag: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cookie::key::KeyUse;
     use crate::cookie::testing::{keys, ring};
 
     const V: &str = "test-v1";
@@ -118,9 +123,9 @@ mod tests {
         let again = seal(keys(), V, "sid", "e1", b"secret data").unwrap();
         assert_ne!(value, again, "a fresh nonce every time");
         let accept = |t: &str| t == "e1";
-        let (tag, plain, used) = open(keys(), V, "sid", &value, 8192, accept).unwrap();
+        let o = open(keys(), V, "sid", &value, 8192, accept).unwrap();
         assert_eq!(
-            (tag, plain.as_slice(), used),
+            (o.tag, o.body.as_slice(), o.key),
             ("e1", &b"secret data"[..], KeyUse::Current)
         );
         assert_eq!(
@@ -169,7 +174,7 @@ mod tests {
             &[b"old-secret-old-secret-old-secret-!"],
         );
         let value = seal(&old, V, "sid", "e1", b"x").unwrap();
-        let (_, _, used) = open(&new, V, "sid", &value, 8192, |_| true).unwrap();
-        assert_eq!(used, KeyUse::Fallback);
+        let opened = open(&new, V, "sid", &value, 8192, |_| true).unwrap();
+        assert_eq!(opened.key, KeyUse::Fallback);
     }
 }

@@ -35,7 +35,7 @@ pub fn seal(keys: &Keyring, version: &str, name: &str, tag: &str, body: &[u8]) -
 pub struct Opened<'v> {
     /// The tag, as the value spelled it.
     pub tag: &'v str,
-    /// The body, base64url-decoded.
+    /// The body: base64url-decoded (signed layout), or decrypted (encrypted layout).
     pub body: Vec<u8>,
     /// Which key verified the MAC.
     pub key: KeyUse,

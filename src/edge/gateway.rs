@@ -95,26 +95,13 @@ pub async fn handle(
     now: Timestamp,
 ) -> Result<Response> {
     let headers = Headers::new_with_headers(&req.headers())?;
-    let hop = headers.get(proxy::HOP_HEADER)?;
-    if proxy::looped(hop.as_deref(), &cfg.worker_name) {
+    if !mark_hop(&headers, cfg)? {
         let fields = json!({ "url": req.url(), "origin": cfg.origin_url });
         log::error("loop_detected", fields);
         return respond::text(508, LOOP);
     }
-    let hops = hop.map_or_else(
-        || cfg.worker_name.clone(),
-        |h| format!("{h}, {}", cfg.worker_name),
-    );
-    headers.set(proxy::HOP_HEADER, &hops)?;
     strip_owned(&headers, &cfg.headers)?;
-    let cookie_header = headers.get("cookie")?;
-    let (names, pending) = (&cfg.cookie.name, &cfg.pending_cookie.name);
-    let (inbound, forwarded) = Inbound::take(cookie_header.as_deref(), names, pending);
-    match forwarded {
-        Forwarded::Unchanged => {}
-        Forwarded::Rewritten(rest) => headers.set("cookie", &rest)?,
-        Forwarded::Removed => headers.delete("cookie")?,
-    }
+    let inbound = take_cookies(&headers, cfg)?;
     let call = Call {
         env,
         ctx,
@@ -154,6 +141,32 @@ pub async fn handle(
         return Ok(resp);
     }
     finish(resp, n, &set_cookies)
+}
+
+/// Adds this gateway to the hop mark; `false` when the request already carries it (it
+/// came back: a loop).
+fn mark_hop(headers: &Headers, cfg: &Config) -> Result<bool> {
+    let hop = headers.get(proxy::HOP_HEADER)?;
+    if proxy::looped(hop.as_deref(), &cfg.worker_name) {
+        return Ok(false);
+    }
+    let name = &cfg.worker_name;
+    let hops = hop.map_or_else(|| name.clone(), |h| format!("{h}, {name}"));
+    headers.set(proxy::HOP_HEADER, &hops)?;
+    Ok(true)
+}
+
+/// Takes the session and pending cookies out of the `Cookie` header the origin gets.
+fn take_cookies(headers: &Headers, cfg: &Config) -> Result<Inbound> {
+    let cookie_header = headers.get("cookie")?;
+    let (names, pending) = (&cfg.cookie.name, &cfg.pending_cookie.name);
+    let (inbound, forwarded) = Inbound::take(cookie_header.as_deref(), names, pending);
+    match forwarded {
+        Forwarded::Unchanged => {}
+        Forwarded::Rewritten(rest) => headers.set("cookie", &rest)?,
+        Forwarded::Removed => headers.delete("cookie")?,
+    }
+    Ok(inbound)
 }
 
 /// Sends the request on to the origin (or its own URL in route mode), body streamed, with

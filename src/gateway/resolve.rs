@@ -336,15 +336,8 @@ impl Context<'_> {
         if age <= self.cfg.expiry.idle_secs {
             return Some(carried);
         }
-        let session_id = carried.op.session_id();
-        let sid = session_id.map(|i| i.to_string());
-        let fields = json!({ "session_id": sid, "age": age });
-        self.journal.log(Level::Error, "pending_expired", fields);
-        self.journal.signal(Signal::DataSaveFailed {
-            session_id,
-            reason: Reason::PendingExpired,
-            exception: None,
-        });
+        let id = carried.op.session_id();
+        self.dropped(Level::Error, "pending_expired", id, Reason::PendingExpired);
         None
     }
 
@@ -361,27 +354,15 @@ impl Context<'_> {
                     .log(Level::Info, "pending_written_back", fields);
                 true
             }
+            // A replayed insert of a session that ended since: it stays ended.
             Ok(WriteBack::Revoked) => {
-                // A replayed insert of a session that ended since: it stays ended.
-                let fields = json!({ "session_id": sid });
-                self.journal
-                    .log(Level::Warn, "pending_write_back_revoked", fields);
-                self.journal.signal(Signal::DataSaveFailed {
-                    session_id,
-                    reason: Reason::Revoked,
-                    exception: None,
-                });
+                let event = "pending_write_back_revoked";
+                self.dropped(Level::Warn, event, session_id, Reason::Revoked);
                 true
             }
             Ok(WriteBack::NothingToUpdate) => {
-                let fields = json!({ "session_id": sid });
-                self.journal
-                    .log(Level::Error, "pending_write_back_found_nothing", fields);
-                self.journal.signal(Signal::DataSaveFailed {
-                    session_id,
-                    reason: Reason::NotFound,
-                    exception: None,
-                });
+                let event = "pending_write_back_found_nothing";
+                self.dropped(Level::Error, event, session_id, Reason::NotFound);
                 true
             }
             Err(e) => {
@@ -391,6 +372,17 @@ impl Context<'_> {
                 false
             }
         }
+    }
+
+    /// A deferred write that will not be written: logged and signalled.
+    fn dropped(&self, level: Level, event: &'static str, id: Option<SessionId>, reason: Reason) {
+        let fields = json!({ "session_id": id.map(|i| i.to_string()) });
+        self.journal.log(level, event, fields);
+        self.journal.signal(Signal::DataSaveFailed {
+            session_id: id,
+            reason,
+            exception: None,
+        });
     }
 
     /// The first value `decode` accepts (cookie tossing: the first valid one wins), among
