@@ -175,8 +175,9 @@ impl Config {
             }
             // The origin holds ORIGIN_SECRET: were it a cookie secret, it could mint cookies.
             let cookie_secrets = get("SESSION_SECRET_FALLBACKS").unwrap_or_default();
-            let same = |other: &str| bool::from(s.0.as_bytes().ct_eq(other.trim().as_bytes()));
-            if same(&secret) || cookie_secrets.split(',').any(same) {
+            // Compared as each is used: SESSION_SECRET whole, the fallbacks trimmed.
+            let same = |other: &str| bool::from(s.0.as_bytes().ct_eq(other.as_bytes()));
+            if same(&secret) || cookie_secrets.split(',').map(str::trim).any(same) {
                 return Err(err(
                     "ORIGIN_SECRET",
                     "must differ from SESSION_SECRET and its fallbacks (the origin could mint cookies)",
@@ -207,8 +208,7 @@ impl Config {
                 as usize,
             signals,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
-            worker_name: get("WORKER_NAME")
-                .map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned()),
+            worker_name: worker_name(&get)?,
             fallback_window_secs: fallback_window(&get, expiry.idle_secs, strict)?,
             strict_revocation: strict,
             signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
@@ -216,6 +216,18 @@ impl Config {
             signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,
         })
     }
+}
+
+/// WORKER_NAME: a header-name token (it is the loop guard's mark, compared whole).
+fn worker_name(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let name = get("WORKER_NAME").map_or_else(|| "sessiongate".to_owned(), |n| n.trim().to_owned());
+    if name.len() > 64 || !name.chars().all(is_token_char) {
+        return Err(err(
+            "WORKER_NAME",
+            format!("`{name}` must be 1 to 64 letters, digits or `-_.` and the like"),
+        ));
+    }
+    Ok(name)
 }
 
 /// SESSION_FALLBACK_WINDOW_SECONDS: 15 minutes (at most the idle timeout), 0 in strict
@@ -590,6 +602,20 @@ mod tests {
     }
 
     #[test]
+    fn the_worker_name_is_a_token() {
+        assert_eq!(
+            parse(&[("WORKER_NAME", "edge-1")]).unwrap().worker_name,
+            "edge-1"
+        );
+        for bad in ["a,b", "two words", "é"] {
+            assert!(
+                problem(&[("WORKER_NAME", bad)]).starts_with("WORKER_NAME: "),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn strict_revocation_means_no_fallback() {
         let strict = parse(&[("SESSION_STRICT_REVOCATION", "true")]).unwrap();
         assert!(strict.strict_revocation);
@@ -609,6 +635,10 @@ mod tests {
         let old = "an-old-cookie-secret-an-old-cookie-secret";
         for vars in [
             vec![("ORIGIN_SECRET", SECRET)],
+            vec![
+                ("SESSION_SECRET", "same-secret-with-a-newline-0123456789\n"),
+                ("ORIGIN_SECRET", "same-secret-with-a-newline-0123456789\n"),
+            ],
             vec![("SESSION_SECRET_FALLBACKS", old), ("ORIGIN_SECRET", old)],
         ] {
             let p = problem(&vars);

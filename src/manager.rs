@@ -251,7 +251,7 @@ impl<S: Store> SessionManager<S> {
             return self.insert_new(session, now).await;
         };
         if p.delete {
-            return self.remove(session, &current, p.revoke_user).await;
+            return self.remove(session, &current, p.revoke_user, now).await;
         }
         let renewal = if force_renew {
             Some(self.policy.renewed(&current, now)).filter(|t| *t > current.expires_at)
@@ -384,9 +384,20 @@ impl<S: Store> SessionManager<S> {
         }
     }
 
-    async fn remove(&self, session: &mut Session, current: &Record, revoke_user: bool) -> Saved {
+    async fn remove(
+        &self,
+        session: &mut Session,
+        current: &Record,
+        revoke_user: bool,
+        now: Timestamp,
+    ) -> Saved {
         let result = match (&current.user_id, revoke_user) {
-            (Some(user), true) => self.store.delete_user(user).await.map(|n| n > 0),
+            // The per-user time first: it also stops sessions not written yet (a login
+            // waiting in a pending cookie) from landing later.
+            (Some(user), true) => match self.store.revoke_before(user, now).await {
+                Ok(()) => self.store.delete_user(user).await.map(|n| n > 0),
+                Err(e) => Err(e),
+            },
             _ => self.store.delete(&current.id).await,
         };
         let id = current.id;

@@ -50,12 +50,13 @@ pub fn looped(hop: Option<&str>, worker: &str) -> bool {
 }
 
 /// The `Cache-Control` a response needs when it sets a session cookie: `None` when it
-/// may stay as the origin sent it (absent, `private` or `no-store` already), else the
-/// origin's directives made private (`public` and `s-maxage` dropped), so no shared
-/// cache stores one user's cookie for another.
+/// may stay as the origin sent it (`private` or `no-store` already), else the origin's
+/// directives made private (`public` and `s-maxage` dropped; `private` alone when it
+/// sent none, against heuristic caching), so no shared cache stores one user's cookie
+/// for another.
 #[must_use]
 pub fn private_cache_control(origin: Option<&str>) -> Option<String> {
-    let origin = origin?;
+    let origin = origin.unwrap_or_default();
     let name = |d: &str| d.split('=').next().unwrap_or(d).trim().to_ascii_lowercase();
     let directives: Vec<&str> = origin
         .split(',')
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_cookie_never_rides_a_shared_cache() {
-        assert_eq!(private_cache_control(None), None);
+        assert_eq!(private_cache_control(None), Some("private".into()));
         assert_eq!(private_cache_control(Some("private, max-age=60")), None);
         assert_eq!(private_cache_control(Some("No-Store")), None);
         assert_eq!(

@@ -36,9 +36,6 @@ struct Payload {
     e: i64,
     a: Option<i64>,
     v: i64,
-    /// Last written (issued); cookies of earlier versions lack it: then `c`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    t: Option<i64>,
 }
 
 /// The cookie value holding `record` under cookie `name`, encrypted with the current key;
@@ -53,7 +50,6 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
         e: record.expires_at.unix(),
         a: record.absolute_expires_at.map(Timestamp::unix),
         v: record.version,
-        t: Some(record.updated_at.unix()),
     };
     // Serializing plain JSON values cannot fail; an empty body would fail to decode.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
@@ -103,7 +99,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         created_at: Timestamp::from_unix(p.c),
         expires_at: Timestamp::from_unix(p.e),
         absolute_expires_at: p.a.map(Timestamp::from_unix),
-        updated_at: Timestamp::from_unix(p.t.unwrap_or(p.c)),
+        updated_at: Timestamp::from_unix(p.c),
         version: p.v,
     };
     Ok((record, key))

@@ -125,7 +125,8 @@ impl Keyring {
         out
     }
 
-    /// Which key, if any, made `tag` over `parts`. Every key is tried in constant time.
+    /// Which key, if any, made `tag` over `parts`, each compared in constant time (the
+    /// first match ends the search: that reveals which key, never a secret).
     #[must_use]
     pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> Option<KeyUse> {
         if self.current.verify(parts, tag) {

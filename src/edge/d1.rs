@@ -157,9 +157,12 @@ impl Store for D1Store {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.count(sql::DELETE, &[id.to_string().into()])
-            .await
-            .map(|n| n > 0)
+        // Remembered as ended first, even without a row: a pending insert of it is then
+        // refused whatever happens to the delete.
+        let id = JsValue::from(id.to_string());
+        self.run(sql::END_SESSION, std::slice::from_ref(&id))
+            .await?;
+        self.count(sql::DELETE, &[id]).await.map(|n| n > 0)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {

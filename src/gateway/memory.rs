@@ -82,18 +82,21 @@ impl Memory {
     }
 }
 
-/// Inserts, dropping the older half first when the map is full (by `when`).
-fn bounded_insert<K: std::hash::Hash + Eq, V>(
+/// Inserts, dropping the older half (by `when`, counted: equal times cannot empty the
+/// map) first when the map is full.
+fn bounded_insert<K: std::hash::Hash + Eq + Clone, V>(
     map: &mut HashMap<K, V>,
     key: K,
     value: V,
     when: impl Fn(&V) -> Timestamp,
 ) {
     if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-        let mut times: Vec<Timestamp> = map.values().map(&when).collect();
-        times.sort_unstable();
-        let cutoff = times[times.len() / 2];
-        map.retain(|_, v| when(v) > cutoff);
+        let mut by_age: Vec<(Timestamp, K)> =
+            map.iter().map(|(k, v)| (when(v), k.clone())).collect();
+        by_age.sort_unstable_by_key(|(t, _)| *t);
+        for (_, old) in by_age.into_iter().take(MAX_ENTRIES / 2) {
+            map.remove(&old);
+        }
     }
     map.insert(key, value);
 }
@@ -139,12 +142,23 @@ mod tests {
     }
 
     #[test]
-    fn stays_bounded() {
+    fn stays_bounded_and_keeps_the_newest() {
         let m = Memory::default();
         for i in 0..(MAX_ENTRIES as i64 + 10) {
             m.ended(SessionId::random(), T.plus(i));
         }
         assert!(m.ended.borrow().len() <= MAX_ENTRIES);
         assert!(m.ended.borrow().len() > MAX_ENTRIES / 3);
+        // A flood in one second cannot wipe what is remembered.
+        let flood = Memory::default();
+        let kept = SessionId::random();
+        flood.ended(kept, T);
+        for _ in 0..MAX_ENTRIES + 10 {
+            flood.ended(SessionId::random(), T);
+        }
+        assert!(
+            flood.ended.borrow().len() > MAX_ENTRIES / 3,
+            "never emptied"
+        );
     }
 }

@@ -23,7 +23,6 @@ use crate::store::cookie::CookieStore;
 use crate::store::deferred::{self, WriteBack};
 use crate::store::fallback::{snapshot_record, FallbackStore};
 use crate::store::Store;
-use crate::time::Timestamp;
 use serde_json::json;
 
 /// Session cookie values examined per request, at most (the first valid one wins).
@@ -188,8 +187,9 @@ impl Context<'_> {
     }
 
     /// A cookie-store session, unless it was revoked: logged out in this isolate, or its
-    /// user revoked after the cookie was last written (or in the same second) (the "not valid before" time comes
-    /// from the isolate's memory, read from D1 at most once a minute per user).
+    /// user revoked at or after it began (created, or last logged in: renewals and
+    /// writes never move that). The "not valid before" time comes from the isolate's
+    /// memory, read from D1 at most once a minute per user.
     async fn unrevoked<S: Store>(
         &self,
         found: Option<(Record, KeyUse)>,
@@ -197,13 +197,19 @@ impl Context<'_> {
     ) -> Option<(Record, KeyUse)> {
         let (record, key) = found?;
         let user = record.user_id.as_deref();
-        let not_before = match (user, user.map(|u| self.memory.user(u, self.now))) {
-            (Some(user), Some(Known::Stale)) => self.read_not_before(user, d1).await,
-            (_, Some(Known::Fresh(t))) => t,
-            _ => None,
+        let known = match user {
+            Some(user) => match self.memory.user(user, self.now) {
+                Known::Stale => self.read_not_before(user, d1).await,
+                fresh => fresh,
+            },
+            None => Known::Fresh(None),
         };
-        let revoked = self.memory.refuses(record.id, None, record.updated_at)
-            || not_before.is_some_and(|t| record.updated_at <= t);
+        let revoked = self.memory.refuses(record.id, None, record.created_at)
+            || match known {
+                Known::Fresh(t) => t.is_some_and(|t| record.created_at <= t),
+                // D1 could not say: strict mode does not vouch for the cookie.
+                Known::Stale => self.cfg.strict_revocation,
+            };
         if !revoked {
             return Some((record, key));
         }
@@ -216,19 +222,27 @@ impl Context<'_> {
         None
     }
 
-    /// `user`'s "not valid before" from D1 (remembered for a minute); `None` without D1
-    /// or when D1 does not answer (logged: the cookie is then trusted as signed).
-    async fn read_not_before<S: Store>(&self, user: &str, d1: Option<&S>) -> Option<Timestamp> {
-        match d1?.not_before(user).await {
+    /// `user`'s "not valid before" from D1, remembered for a minute; none without D1.
+    /// When D1 does not answer it is logged and [`Known::Stale`]: outside strict mode
+    /// the cookie is then trusted as signed, and that is remembered for a minute too, so
+    /// an outage does not cost a D1 attempt per request.
+    async fn read_not_before<S: Store>(&self, user: &str, d1: Option<&S>) -> Known {
+        let Some(d1) = d1 else {
+            return Known::Fresh(None);
+        };
+        match d1.not_before(user).await {
             Ok(t) => {
                 self.memory.learned(user, t, self.now);
-                t
+                Known::Fresh(t)
             }
             Err(e) => {
                 let fields = json!({ "error": e.to_string() });
                 self.journal
                     .log(Level::Warn, "not_before_unavailable", fields);
-                None
+                if !self.cfg.strict_revocation {
+                    self.memory.learned(user, None, self.now);
+                }
+                Known::Stale
             }
         }
     }

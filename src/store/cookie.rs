@@ -13,7 +13,7 @@
 //! Limits: no server-side revocation. `delete_user` can only clear this browser's
 //! cookie, and a copied cookie stays valid until its expiry (see the README).
 
-use super::{Store, StoreError, Update};
+use super::{Store, StoreError, Update, UserChange};
 use crate::cookie::full::{self, cookie_bytes, MAX_COOKIE_BYTES};
 use crate::cookie::key::Keyring;
 use crate::cookie::Outgoing;
@@ -92,6 +92,11 @@ impl Store for CookieStore<'_> {
             return Ok(false);
         };
         u.apply_to(&mut r);
+        // A login starts the session anew for revocation: "not valid before" compares
+        // with this, which renewals and writes never move (the absolute cap stays).
+        if let UserChange::Set(_) = u.user {
+            r.created_at = u.now;
+        }
         // Too large: nothing changes, the old cookie stays.
         let value = self.encode(&r)?;
         *self.slot.borrow_mut() = Some(r);

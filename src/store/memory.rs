@@ -1,6 +1,6 @@
 //! An in-memory store: for tests and for apps that want sessions without persistence.
 
-use super::{Store, StoreError, Update};
+use super::{Store, StoreError, Update, UserChange};
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use std::cell::RefCell;
@@ -30,7 +30,13 @@ impl Store for MemoryStore {
     }
 
     async fn insert(&self, record: &Record) -> Result<(), StoreError> {
-        if self.ended.borrow().contains(&record.id) {
+        let user_revoked = record.user_id.as_ref().is_some_and(|u| {
+            self.not_before
+                .borrow()
+                .get(u)
+                .is_some_and(|t| *t >= record.created_at)
+        });
+        if self.ended.borrow().contains(&record.id) || user_revoked {
             return Err(StoreError::Revoked(record.id));
         }
         let mut rows = self.rows.borrow_mut();
@@ -53,6 +59,16 @@ impl Store for MemoryStore {
                 )));
             }
         }
+        if let UserChange::Set(user) = &u.user {
+            if self
+                .not_before
+                .borrow()
+                .get(user)
+                .is_some_and(|t| *t >= u.now)
+            {
+                return Ok(false);
+            }
+        }
         let Some(mut r) = rows.remove(&u.id) else {
             return Ok(false);
         };
@@ -65,11 +81,8 @@ impl Store for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let removed = self.rows.borrow_mut().remove(id).is_some();
-        if removed {
-            self.ended.borrow_mut().insert(*id);
-        }
-        Ok(removed)
+        self.ended.borrow_mut().insert(*id);
+        Ok(self.rows.borrow_mut().remove(id).is_some())
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {

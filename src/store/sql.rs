@@ -9,20 +9,32 @@ pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolu
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
 /// absolute_expires_at, updated_at. Not inserted (no row changed) when the id ended
-/// before (`session_revocations`): a replayed insert never brings a session back.
+/// before (`session_revocations`), or its user was revoked at or after its creation
+/// (`user_revocations`): a replayed insert never brings a session back.
 pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
      absolute_expires_at, updated_at, version) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1 \
-     WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1)";
+     WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM user_revocations WHERE user_id = ?2 AND not_before >= ?4)";
 
 /// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
 /// removing the touched keys, `?7` merge patch setting their new values (JSON text),
 /// `?8` expires_at, `?9` updated_at. SQLite's `json_patch` (RFC 7396) applies them to the
-/// data stored now, so concurrent changes of different keys both survive.
+/// data stored now, so concurrent changes of different keys both survive. A login of a
+/// user revoked at or after `?9` changes nothing (a login replayed from a pending cookie
+/// after a "log out everywhere").
 pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      user_id = CASE WHEN ?3 = 1 THEN ?4 ELSE user_id END, \
      data = json_patch(json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), ?7), \
-     expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1";
+     expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1 \
+     AND NOT (?3 = 1 AND EXISTS (SELECT 1 FROM user_revocations \
+     WHERE user_id = ?4 AND not_before >= ?9))";
+
+/// Remember that session `?1` ended, whether or not a row is left to delete (a session
+/// created and logged out within one outage never reached D1, but its pending insert may
+/// be replayed).
+pub const END_SESSION: &str = "INSERT OR REPLACE INTO session_revocations (id, revoked_at) \
+     VALUES (?1, unixepoch())";
 
 /// Delete one session (`?1` id).
 pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1 RETURNING id";

@@ -102,6 +102,9 @@ impl Store for SqliteStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.0
+            .execute(sql::END_SESSION, [id.to_string()])
+            .map_err(backend)?;
         self.count(sql::DELETE, &id.to_string()).map(|n| n > 0)
     }
 

@@ -260,3 +260,71 @@ fn a_revoke_user_d1_refuses_goes_to_the_queue() {
     );
     assert_eq!(seen.revocations, [Revocation::User("ann".into())]);
 }
+
+#[test]
+fn a_renewal_in_a_stale_isolate_does_not_launder_a_revoked_cookie() {
+    let cfg = config(&[("SESSION_STORE", "cookie")]);
+    let d1 = Flaky::new(MemoryStore::new());
+    let (isolate_a, stale) = (Memory::default(), Memory::default());
+    let mut thief = Browser::default();
+    request_in(&stale, &cfg, Some(&d1), &mut thief, T0, Reply::login("ann"));
+    // The thief's isolate learns "no revocation" for ann at T0+1.
+    request_in(&stale, &cfg, Some(&d1), &mut thief, T0.plus(1), Reply::OK);
+    let mut phone = Browser::default();
+    request_in(
+        &isolate_a,
+        &cfg,
+        Some(&d1),
+        &mut phone,
+        T0,
+        Reply::login("ann"),
+    );
+    let revoke = Reply::action("revoke-user");
+    request_in(&isolate_a, &cfg, Some(&d1), &mut phone, T0.plus(2), revoke);
+    // Within the stale isolate's minute, a write re-issues the thief's cookie...
+    let write = Reply::update(r#"{"x":1}"#);
+    let seen = request_in(&stale, &cfg, Some(&d1), &mut thief, T0.plus(30), write);
+    assert_eq!(
+        seen.header("X-Session-User-Id"),
+        Some("ann"),
+        "the stated bound: a minute"
+    );
+    assert!(!seen.set_cookies.is_empty(), "re-issued");
+    // ...which still began before the revocation: refused in every isolate after that.
+    let fresh = Memory::default();
+    let seen = request_in(&fresh, &cfg, Some(&d1), &mut thief, T0.plus(600), Reply::OK);
+    assert!(seen.session.is_none(), "not laundered by the re-issue");
+}
+
+#[test]
+fn strict_mode_does_not_vouch_for_a_cookie_when_d1_cannot_say() {
+    let cfg = config(&[
+        ("SESSION_STORE", "cookie"),
+        ("SESSION_STRICT_REVOCATION", "true"),
+    ]);
+    let d1 = Flaky::new(MemoryStore::new());
+    let mut b = Browser::default();
+    request(&cfg, Some(&d1), &mut b, T0, Reply::login("ann"));
+    d1.failing(super::Fail::All);
+    let seen = request(&cfg, Some(&d1), &mut b, T0.plus(1), Reply::OK);
+    assert!(
+        seen.session.is_none(),
+        "refused without the revocation time"
+    );
+    let lax = config(&[("SESSION_STORE", "cookie")]);
+    let mut b = Browser::default();
+    d1.failing(super::Fail::Nothing);
+    request(&lax, Some(&d1), &mut b, T0, Reply::login("bo"));
+    d1.failing(super::Fail::All);
+    let memory = Memory::default();
+    let seen = request_in(&memory, &lax, Some(&d1), &mut b, T0.plus(1), Reply::OK);
+    assert_eq!(
+        seen.header("X-Session-User-Id"),
+        Some("bo"),
+        "trusted as signed, logged"
+    );
+    assert_eq!(seen.event_names(), ["not_before_unavailable"]);
+    d1.ops();
+    request_in(&memory, &lax, Some(&d1), &mut b, T0.plus(2), Reply::OK);
+    assert_eq!(d1.ops(), (0, 0), "the failure is remembered for a minute");
+}

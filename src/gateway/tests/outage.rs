@@ -24,6 +24,9 @@ per_store!(
     a_refused_logout_and_revoke_user_are_queued,
     strict_revocation_serves_no_identity_and_keeps_nothing_without_d1,
     a_session_revoked_while_d1_answered_is_refused_by_the_fallback,
+    revoke_user_stops_a_login_still_waiting_in_a_pending_cookie,
+    revoke_user_stops_a_pending_login_of_an_existing_session,
+    a_logout_within_one_outage_is_not_undone_by_replaying_the_cookies,
     a_pending_cookie_older_than_the_idle_timeout_is_dropped_and_reported,
     a_replayed_insert_never_brings_back_a_session_that_ended,
 );
@@ -370,4 +373,58 @@ fn a_session_revoked_while_d1_answered_is_refused_by_the_fallback<S: Store>(d1: 
     other.browser = stolen;
     let seen = other.send(10, Reply::OK);
     assert_eq!(seen.label, StoreLabel::CookieFallback);
+}
+
+/// A login during an outage waits in the pending cookie; the user then logs out
+/// everywhere from another device while D1 answers; the first browser comes back.
+fn pending_login_after_revoke_user<S: Store>(d1: &Flaky<S>, with_row: bool) {
+    let mut cafe = Client::new(d1, &[]);
+    if with_row {
+        cafe.send(0, Reply::update(r#"{"cart":1}"#));
+    }
+    d1.failing(Fail::All);
+    cafe.send(10, Reply::login("ann"));
+    assert!(cafe.deferred().is_some());
+    d1.failing(Fail::Nothing);
+    let (mut home, _) = Client::logged_in(d1, &[], "ann");
+    let seen = home.send(100, Reply::action("revoke-user"));
+    assert!(seen.revocations.is_empty(), "D1 took it");
+    let mut next = Client::new(d1, &[]);
+    next.browser = cafe.browser.clone();
+    let seen = next.send(400, Reply::OK);
+    assert_eq!(seen.header("X-Session-User-Id"), None, "revoke-user holds");
+    assert!(seen.session.is_none());
+}
+
+fn revoke_user_stops_a_login_still_waiting_in_a_pending_cookie<S: Store>(d1: &Flaky<S>) {
+    pending_login_after_revoke_user(d1, false);
+}
+
+fn revoke_user_stops_a_pending_login_of_an_existing_session<S: Store>(d1: &Flaky<S>) {
+    pending_login_after_revoke_user(d1, true);
+}
+
+fn a_logout_within_one_outage_is_not_undone_by_replaying_the_cookies<S: Store>(d1: &Flaky<S>) {
+    let mut c = Client::new(d1, &[]);
+    d1.failing(Fail::All);
+    c.send(0, Reply::login("cy"));
+    let copy = c.browser.clone();
+    let seen = c.send(5, Reply::action("delete"));
+    assert_eq!(
+        c.deferred(),
+        None,
+        "a created-then-deleted session leaves nothing pending"
+    );
+    d1.failing(Fail::Nothing);
+    // The queue consumer applies the logout: nothing to delete, but the id is remembered.
+    for r in &seen.revocations {
+        if let Revocation::Session(id) = r {
+            pollster::block_on(d1.inner.delete(id)).expect("delete");
+        }
+    }
+    assert!(!seen.revocations.is_empty(), "the logout was queued");
+    let mut thief = Client::new(d1, &[]);
+    thief.browser = copy;
+    let seen = thief.send(60, Reply::OK);
+    assert_eq!(seen.header("X-Session-User-Id"), None, "not brought back");
 }
