@@ -52,7 +52,7 @@ pub fn seal(
 
 /// Opens a value of at most `max_len` bytes whose tag `accept` allows: the tag, the
 /// plaintext (as [`Opened::body`]) and which key opened it. The signed layout's
-/// [`sealed::open`] has the same shape on purpose: one reader per layout.
+/// [`super::sealed::open`] has the same shape on purpose: one reader per layout.
 ///
 /// # Errors
 /// [`CookieError::Malformed`] for anything but `<tag>.<base64url>` with an accepted tag
