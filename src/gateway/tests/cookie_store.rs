@@ -138,40 +138,20 @@ fn a_forged_cookie_starts_a_fresh_session() {
 fn revoke_user_ends_every_cookie_store_session_of_the_user() {
     let cfg = config(&[("SESSION_STORE", "cookie")]);
     let d1 = Flaky::new(MemoryStore::new());
+    let at = |memory: &Memory, browser: &mut Browser, now, reply| {
+        request_in(memory, &cfg, Some(&d1), browser, now, reply)
+    };
     let (isolate_a, isolate_b) = (Memory::default(), Memory::default());
     let (mut phone, mut laptop) = (Browser::default(), Browser::default());
-    request_in(
-        &isolate_a,
-        &cfg,
-        Some(&d1),
-        &mut phone,
-        T0,
-        Reply::login("ann"),
-    );
-    request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut laptop,
-        T0,
-        Reply::login("ann"),
-    );
+    at(&isolate_a, &mut phone, T0, Reply::login("ann"));
+    at(&isolate_b, &mut laptop, T0, Reply::login("ann"));
     let stolen = laptop.clone();
-    let seen = request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut laptop,
-        T0.plus(1),
-        Reply::OK,
-    );
+    let seen = at(&isolate_b, &mut laptop, T0.plus(1), Reply::OK);
     assert_eq!(seen.header("X-Session-User-Id"), Some("ann"));
     d1.ops();
     // "Log out everywhere" from the phone, served by another isolate.
-    request_in(
+    at(
         &isolate_a,
-        &cfg,
-        Some(&d1),
         &mut phone,
         T0.plus(5),
         Reply::action("revoke-user"),
@@ -183,28 +163,14 @@ fn revoke_user_ends_every_cookie_store_session_of_the_user() {
     );
     // The laptop's isolate learned "no revocation" at T0+1: it reads D1 again after a minute.
     let mut copy = stolen.clone();
-    let within = request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut copy,
-        T0.plus(30),
-        Reply::OK,
-    );
+    let within = at(&isolate_b, &mut copy, T0.plus(30), Reply::OK);
     assert_eq!(
         within.header("X-Session-User-Id"),
         Some("ann"),
         "the bound: up to a minute"
     );
     let mut copy = stolen.clone();
-    let after = request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut copy,
-        T0.plus(62),
-        Reply::OK,
-    );
+    let after = at(&isolate_b, &mut copy, T0.plus(62), Reply::OK);
     assert!(
         after.session.is_none(),
         "refused once the isolate reads D1 again"
@@ -212,33 +178,12 @@ fn revoke_user_ends_every_cookie_store_session_of_the_user() {
     assert_eq!(after.event_names(), ["session_revoked"]);
     assert_eq!(d1.ops(), (1, 0), "one read of the time, then remembered");
     let mut copy = stolen;
-    request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut copy,
-        T0.plus(63),
-        Reply::OK,
-    );
+    at(&isolate_b, &mut copy, T0.plus(63), Reply::OK);
     assert_eq!(d1.ops(), (0, 0));
     // A new login after the revocation is valid.
     let mut fresh = Browser::default();
-    request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut fresh,
-        T0.plus(70),
-        Reply::login("ann"),
-    );
-    let seen = request_in(
-        &isolate_b,
-        &cfg,
-        Some(&d1),
-        &mut fresh,
-        T0.plus(71),
-        Reply::OK,
-    );
+    at(&isolate_b, &mut fresh, T0.plus(70), Reply::login("ann"));
+    let seen = at(&isolate_b, &mut fresh, T0.plus(71), Reply::OK);
     assert_eq!(seen.header("X-Session-User-Id"), Some("ann"));
 }
 
@@ -246,18 +191,14 @@ fn revoke_user_ends_every_cookie_store_session_of_the_user() {
 fn a_revoke_user_d1_refuses_goes_to_the_queue() {
     let cfg = config(&[("SESSION_STORE", "cookie")]);
     let d1 = Flaky::new(MemoryStore::new());
+    let at = |memory: &Memory, browser: &mut Browser, now, reply| {
+        request_in(memory, &cfg, Some(&d1), browser, now, reply)
+    };
     let memory = Memory::default();
     let mut b = Browser::default();
-    request_in(&memory, &cfg, Some(&d1), &mut b, T0, Reply::login("ann"));
+    at(&memory, &mut b, T0, Reply::login("ann"));
     d1.failing(super::Fail::Writes);
-    let seen = request_in(
-        &memory,
-        &cfg,
-        Some(&d1),
-        &mut b,
-        T0.plus(1),
-        Reply::action("revoke-user"),
-    );
+    let seen = at(&memory, &mut b, T0.plus(1), Reply::action("revoke-user"));
     assert_eq!(seen.revocations, [Revocation::User("ann".into())]);
 }
 
@@ -265,25 +206,21 @@ fn a_revoke_user_d1_refuses_goes_to_the_queue() {
 fn a_renewal_in_a_stale_isolate_does_not_launder_a_revoked_cookie() {
     let cfg = config(&[("SESSION_STORE", "cookie")]);
     let d1 = Flaky::new(MemoryStore::new());
+    let at = |memory: &Memory, browser: &mut Browser, now, reply| {
+        request_in(memory, &cfg, Some(&d1), browser, now, reply)
+    };
     let (isolate_a, stale) = (Memory::default(), Memory::default());
     let mut thief = Browser::default();
-    request_in(&stale, &cfg, Some(&d1), &mut thief, T0, Reply::login("ann"));
+    at(&stale, &mut thief, T0, Reply::login("ann"));
     // The thief's isolate learns "no revocation" for ann at T0+1.
-    request_in(&stale, &cfg, Some(&d1), &mut thief, T0.plus(1), Reply::OK);
+    at(&stale, &mut thief, T0.plus(1), Reply::OK);
     let mut phone = Browser::default();
-    request_in(
-        &isolate_a,
-        &cfg,
-        Some(&d1),
-        &mut phone,
-        T0,
-        Reply::login("ann"),
-    );
+    at(&isolate_a, &mut phone, T0, Reply::login("ann"));
     let revoke = Reply::action("revoke-user");
-    request_in(&isolate_a, &cfg, Some(&d1), &mut phone, T0.plus(2), revoke);
+    at(&isolate_a, &mut phone, T0.plus(2), revoke);
     // Within the stale isolate's minute, a write re-issues the thief's cookie...
     let write = Reply::update(r#"{"x":1}"#);
-    let seen = request_in(&stale, &cfg, Some(&d1), &mut thief, T0.plus(30), write);
+    let seen = at(&stale, &mut thief, T0.plus(30), write);
     assert_eq!(
         seen.header("X-Session-User-Id"),
         Some("ann"),
@@ -292,7 +229,7 @@ fn a_renewal_in_a_stale_isolate_does_not_launder_a_revoked_cookie() {
     assert!(!seen.set_cookies.is_empty(), "re-issued");
     // ...which still began before the revocation: refused in every isolate after that.
     let fresh = Memory::default();
-    let seen = request_in(&fresh, &cfg, Some(&d1), &mut thief, T0.plus(600), Reply::OK);
+    let seen = at(&fresh, &mut thief, T0.plus(600), Reply::OK);
     assert!(seen.session.is_none(), "not laundered by the re-issue");
 }
 
