@@ -169,6 +169,18 @@ impl Store for D1Store {
         self.count(sql::DELETE_USER, &[user_id.into()]).await
     }
 
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        let answer = self
+            .statement(sql::LIST_USER, &[user_id.into(), int(now.unix())])?
+            .all()
+            .await
+            .map_err(backend)?;
+        let rows: Vec<Row> = answer.results().map_err(|e| {
+            StoreError::Corrupt(format!("a session of {user_id} does not decode: {e}"))
+        })?;
+        rows.into_iter().map(Record::try_from).collect()
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         let row: Option<NotBefore> = self
             .statement(sql::NOT_BEFORE, &[user_id.into()])?

@@ -30,6 +30,9 @@ pub async fn handle(
         ("/__session/logout", Err(_)) => {
             text(500, "sessiongate is misconfigured: see /__session/health\n")
         }
+        (api, Ok(cfg)) if api.starts_with("/__session/api/") => {
+            sessions_api(&req, env, ctx, cfg, api, now).await
+        }
         _ => match env.get_binding::<Fetcher>(ASSETS) {
             Ok(assets) => {
                 let resp: worker::Response =
@@ -86,6 +89,91 @@ async fn logout(
         resp.headers().append("set-cookie", &c)?;
     }
     Ok(resp)
+}
+
+/// `/__session/api/sessions...`: the logged-in user's sessions (list, revoke one by
+/// handle, revoke the others), same-origin only, D1 store only.
+async fn sessions_api(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    path: &str,
+    now: Timestamp,
+) -> Result<Response> {
+    let route = path.strip_prefix("/__session/api/sessions").unwrap_or("?");
+    let (method, want) = match route {
+        "" | "/" => ("GET", Route::List),
+        "/revoke-others" => ("POST", Route::RevokeOthers),
+        r => match r.strip_prefix('/').and_then(|h| h.strip_suffix("/revoke")) {
+            Some(handle) if !handle.is_empty() && !handle.contains('/') => {
+                ("POST", Route::Revoke(handle))
+            }
+            _ => return json_answer(404, &json!({ "error": "no such endpoint" })),
+        },
+    };
+    if req.method() != method {
+        let resp = json_answer(405, &json!({ "error": format!("use {method}") }))?;
+        resp.headers().set("allow", method)?;
+        return Ok(resp);
+    }
+    let h = req.headers();
+    if !same_origin(
+        h.get("sec-fetch-site")?.as_deref(),
+        h.get("origin")?.as_deref(),
+        &req.url(),
+    ) {
+        return json_answer(403, &json!({ "error": "cross-site request refused" }));
+    }
+    let d1 = D1Store::from_env(env);
+    let d1 = match d1_for(cfg, &d1) {
+        Ok(Some(d1)) if cfg.store == StoreKind::D1 => d1,
+        Ok(_) => {
+            let error = "the cookie store keeps no list of sessions: use the D1 store to list and revoke them";
+            return json_answer(501, &json!({ "error": error }));
+        }
+        Err(_) => return text(500, D1_MISSING),
+    };
+    let cookies = h.get("cookie")?;
+    let (inbound, _) = Inbound::take(
+        cookies.as_deref(),
+        &cfg.cookie.name,
+        &cfg.pending_cookie.name,
+    );
+    let memory = super::entry::memory();
+    let cx = gateway::Context::new(cfg, now, false, &memory);
+    let answer = match want {
+        Route::List => cx.list_sessions(d1, &inbound).await,
+        Route::Revoke(handle) => cx.revoke_session(d1, &inbound, handle).await,
+        Route::RevokeOthers => cx.revoke_others(d1, &inbound).await,
+    };
+    let call = Call {
+        env,
+        ctx,
+        cfg,
+        now,
+        request_id: h.get("cf-ray")?,
+    };
+    let set_cookies = call.report(answer.finished);
+    let resp = match answer.body {
+        serde_json::Value::Null => respond(answer.status, "application/json", "")?,
+        body => json_answer(answer.status, &body)?,
+    };
+    for c in set_cookies {
+        resp.headers().append("set-cookie", &c)?;
+    }
+    Ok(resp)
+}
+
+/// The self-service API's routes.
+enum Route<'p> {
+    List,
+    Revoke(&'p str),
+    RevokeOthers,
+}
+
+fn json_answer(status: u16, body: &serde_json::Value) -> Result<Response> {
+    respond(status, "application/json", &body.to_string())
 }
 
 /// `GET /__session/health`: 200 when the configuration and the store are fine (signals

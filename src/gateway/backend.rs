@@ -50,6 +50,10 @@ impl<S: Store> Store for Backend<'_, S> {
         each!(self, s => s.delete_user(user_id).await)
     }
 
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        each!(self, s => s.list_user(user_id, now).await)
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         each!(self, s => s.not_before(user_id).await)
     }

@@ -403,7 +403,7 @@ impl Context<'_> {
     /// the first [`MAX_EXAMINED`]: work per request stays bounded however many cookies a
     /// client sends. The rejected ones, and those past the cap when none verified, are
     /// logged and signalled once, with a count.
-    fn first_valid<T>(
+    pub(super) fn first_valid<T>(
         &self,
         values: &[String],
         decode: impl Fn(&str) -> Result<T, CookieError>,

@@ -103,6 +103,24 @@ impl Store for MemoryStore {
         Ok(self.not_before.borrow().get(user_id).copied())
     }
 
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        let mut live: Vec<Record> = self
+            .rows
+            .borrow()
+            .values()
+            .filter(|r| r.user_id.as_deref() == Some(user_id) && r.expires_at > now)
+            .filter(|r| r.absolute_expires_at.is_none_or(|a| a > now))
+            .cloned()
+            .collect();
+        live.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(a.id.to_string().cmp(&b.id.to_string()))
+        });
+        live.truncate(100);
+        Ok(live)
+    }
+
     async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
         let mut times = self.not_before.borrow_mut();
         let t = times.entry(user_id.to_owned()).or_insert(at);

@@ -82,6 +82,17 @@ pub trait Store {
     /// [`StoreError::Backend`] when the store fails.
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError>;
 
+    /// The live sessions of `user_id` at `now`, newest first (at most 100). A store that
+    /// holds only the request's own session lists nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails, [`StoreError::Corrupt`] for a row
+    /// that does not decode.
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        let _ = (user_id, now);
+        Ok(Vec::new())
+    }
+
     /// When `user_id`'s sessions stop being valid: one created before it is refused. A
     /// store that keeps no such time answers `None`.
     ///

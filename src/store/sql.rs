@@ -7,6 +7,12 @@
 pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
      updated_at, version FROM sessions WHERE id = ?1";
 
+/// The live sessions of user `?1` at `?2`, newest first (at most 100).
+pub const LIST_USER: &str = "SELECT id, user_id, data, created_at, expires_at, \
+     absolute_expires_at, updated_at, version FROM sessions WHERE user_id = ?1 \
+     AND expires_at > ?2 AND (absolute_expires_at IS NULL OR absolute_expires_at > ?2) \
+     ORDER BY created_at DESC, id LIMIT 100";
+
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
 /// absolute_expires_at, updated_at. Not inserted (no row changed) when the id ended
 /// before (`session_revocations`), or its user was revoked at or after its creation

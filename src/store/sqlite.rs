@@ -112,6 +112,26 @@ impl Store for SqliteStore {
         self.count(sql::DELETE_USER, user_id)
     }
 
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        let mut stmt = self.0.prepare(sql::LIST_USER).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![user_id, now.unix()], |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    data: r.get(2)?,
+                    created_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    absolute_expires_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                    version: r.get(7)?,
+                })
+            })
+            .map_err(backend)?;
+        rows.map(|row| row.map_err(backend).and_then(Record::try_from))
+            .collect()
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         self.0
             .query_row(sql::NOT_BEFORE, [user_id], |r| r.get::<_, i64>(0))

@@ -2,6 +2,7 @@
 //! the D1 SQL on SQLite, each wrapped in a store that fails on demand. A [`Browser`]
 //! keeps the cookies between requests as a browser would.
 
+mod api;
 mod cookie_store;
 mod d1;
 mod headers;
@@ -132,6 +133,11 @@ impl<S: Store> Store for Flaky<S> {
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
         self.write()?;
         self.inner.delete_user(user_id).await
+    }
+
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+        self.read()?;
+        self.inner.list_user(user_id, now).await
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {

@@ -1,0 +1,175 @@
+//! The self-service API of the logged-in user (`/__session/api/sessions`): list my
+//! sessions, revoke one by its handle, revoke every other. A session is named by a public
+//! handle, a MAC of its id, never the id itself: a list cannot be turned into cookies.
+
+use super::backend::Backend;
+use super::journal::Level;
+use super::resolve::Inbound;
+use super::{Context, Finished};
+use crate::cookie::key::Keyring;
+use crate::cookie::{reference, set_cookie};
+use crate::manager::SaveError;
+use crate::session::{Record, SessionId};
+use crate::store::Store;
+use crate::write::Revocation;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+/// What the API answers: a status, a JSON body, and the request's journal and cookies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body (`null`: none).
+    pub body: Value,
+    /// Cookies, signals, log events, revocations for the queue.
+    pub finished: Finished,
+}
+
+/// The public handle of session `id`: 128 bits of a MAC of the id under the current key,
+/// base64url. Stable for a key; useless as a cookie.
+#[must_use]
+pub fn handle(keys: &Keyring, id: &SessionId) -> String {
+    let mac = keys.sign(&[b"sessiongate/v1/handle\0", id.to_string().as_bytes()]);
+    URL_SAFE_NO_PAD.encode(&mac[..16])
+}
+
+impl Context<'_> {
+    /// `GET /__session/api/sessions`: the caller's user's live sessions, newest first,
+    /// the caller's marked `current`. 401 without a logged-in session.
+    pub async fn list_sessions<S: Store>(self, d1: &S, inbound: &Inbound) -> Answer {
+        let (me, user) = match self.caller(d1, inbound).await {
+            Ok(found) => found,
+            Err(status) => return self.answer(status, Value::Null, Vec::new()),
+        };
+        let sessions = match d1.list_user(&user, self.now).await {
+            Ok(sessions) => sessions,
+            Err(e) => return self.unavailable(&e.to_string()),
+        };
+        let keys = &self.cfg.keys;
+        let list: Vec<Value> = sessions
+            .iter()
+            .map(|r| {
+                json!({
+                    "handle": handle(keys, &r.id),
+                    "current": r.id == me,
+                    "created_at": r.created_at.to_rfc3339(),
+                    "last_seen_at": r.updated_at.to_rfc3339(),
+                    "expires_at": r.expires_at.to_rfc3339(),
+                })
+            })
+            .collect();
+        self.answer(200, json!({ "sessions": list }), Vec::new())
+    }
+
+    /// `POST /__session/api/sessions/{handle}/revoke`: ends one of the caller's user's
+    /// sessions (204; 404 for a handle that is not theirs). Revoking the caller's own
+    /// session clears its cookie. A delete D1 refuses goes to the queue (202).
+    pub async fn revoke_session<S: Store>(self, d1: &S, inbound: &Inbound, wanted: &str) -> Answer {
+        let (me, user) = match self.caller(d1, inbound).await {
+            Ok(found) => found,
+            Err(status) => return self.answer(status, Value::Null, Vec::new()),
+        };
+        let sessions = match d1.list_user(&user, self.now).await {
+            Ok(sessions) => sessions,
+            Err(e) => return self.unavailable(&e.to_string()),
+        };
+        let keys = &self.cfg.keys;
+        let found = sessions
+            .iter()
+            .find(|r| bool::from(handle(keys, &r.id).as_bytes().ct_eq(wanted.as_bytes())));
+        let Some(target) = found else {
+            return self.answer(
+                404,
+                json!({ "error": "no such session of yours" }),
+                Vec::new(),
+            );
+        };
+        let queued = self.end(d1, target).await;
+        let cookies = if target.id == me {
+            vec![set_cookie::clear(&self.cfg.cookie)]
+        } else {
+            Vec::new()
+        };
+        self.answer(if queued { 202 } else { 204 }, Value::Null, cookies)
+    }
+
+    /// `POST /__session/api/sessions/revoke-others`: ends every session of the caller's
+    /// user but the caller's own: `{"revoked": n}`.
+    pub async fn revoke_others<S: Store>(self, d1: &S, inbound: &Inbound) -> Answer {
+        let (me, user) = match self.caller(d1, inbound).await {
+            Ok(found) => found,
+            Err(status) => return self.answer(status, Value::Null, Vec::new()),
+        };
+        let sessions = match d1.list_user(&user, self.now).await {
+            Ok(sessions) => sessions,
+            Err(e) => return self.unavailable(&e.to_string()),
+        };
+        let mut revoked = 0;
+        for target in sessions.iter().filter(|r| r.id != me) {
+            self.end(d1, target).await;
+            revoked += 1;
+        }
+        self.answer(200, json!({ "revoked": revoked }), Vec::new())
+    }
+
+    /// The caller's live session id and its user: 401 when anonymous, 503 when D1 fails.
+    async fn caller<S: Store>(
+        &self,
+        d1: &S,
+        inbound: &Inbound,
+    ) -> Result<(SessionId, String), u16> {
+        let (keys, name) = (&self.cfg.keys, &self.cfg.cookie.name);
+        let found = self.first_valid(&inbound.session, |v| reference::decode(keys, name, v));
+        let Some(found) = found else {
+            return Err(401);
+        };
+        match self
+            .manager(Backend::D1(d1))
+            .load(&found.id, self.now)
+            .await
+        {
+            Ok(Some(session)) => match session.user_id() {
+                Some(user) => Ok((found.id, user.to_owned())),
+                None => Err(401),
+            },
+            Ok(None) => Err(401),
+            Err(_) => Err(503),
+        }
+    }
+
+    /// Ends `target`, remembered by this isolate; `true` when D1 refused and the queue
+    /// carries it.
+    async fn end<S: Store>(&self, d1: &S, target: &Record) -> bool {
+        self.memory.ended(target.id, self.now);
+        let deleted = self.manager(Backend::D1(d1)).delete(&target.id).await;
+        if matches!(deleted, Ok(()) | Err(SaveError::NotFound)) {
+            return false;
+        }
+        self.journal.revoke(Revocation::Session(target.id));
+        true
+    }
+
+    fn unavailable(self, error: &str) -> Answer {
+        self.journal.log(
+            Level::Error,
+            "sessions_unavailable",
+            json!({ "error": error }),
+        );
+        self.answer(
+            503,
+            json!({ "error": "sessions cannot be read now" }),
+            Vec::new(),
+        )
+    }
+
+    fn answer(self, status: u16, body: Value, set_cookies: Vec<String>) -> Answer {
+        Answer {
+            status,
+            body,
+            finished: self.finished(set_cookies),
+        }
+    }
+}
