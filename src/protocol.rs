@@ -46,6 +46,8 @@ pub struct HeaderNames {
     pub update: String,
     /// `<prefix>Action`: a lifecycle command from the origin.
     pub action: String,
+    /// `<prefix>Revoke`: from the origin, end the user's session with this handle.
+    pub revoke: String,
 }
 
 impl HeaderNames {
@@ -74,6 +76,7 @@ impl HeaderNames {
             assertion: n("Assertion"),
             update: n("Update"),
             action: n("Action"),
+            revoke: n("Revoke"),
         })
     }
 
@@ -93,8 +96,9 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 10] {
+    pub fn response_owned(&self) -> [&str; 11] {
         [
+            &self.revoke,
             &self.data_omitted,
             &self.update,
             &self.action,
@@ -172,13 +176,18 @@ pub struct Commands {
     pub login: Option<String>,
     /// Lifecycle actions (`<prefix>Action`).
     pub actions: Actions,
+    /// End the user's session with this handle (`<prefix>Revoke`).
+    pub revoke: Option<String>,
 }
 
 impl Commands {
     /// Whether the origin asked for nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.update.is_none() && self.login.is_none() && self.actions == Actions::default()
+        self.update.is_none()
+            && self.login.is_none()
+            && self.revoke.is_none()
+            && self.actions == Actions::default()
     }
 }
 
@@ -197,6 +206,8 @@ pub struct Actions {
     pub revoke_user: bool,
     /// `keep-data`: a login as a different user keeps the data (it is emptied otherwise).
     pub keep_data: bool,
+    /// `revoke-others`: delete every other session of the session's user.
+    pub revoke_others: bool,
 }
 
 /// A command header that could not be used; it is ignored, never fatal.
@@ -208,6 +219,9 @@ pub enum CommandError {
     /// `<prefix>User-Id` is empty, too long or holds control characters.
     #[error("user id header ignored: {0}")]
     BadUserId(&'static str),
+    /// `<prefix>Revoke` is not a session handle.
+    #[error("revoke header ignored: not a session handle")]
+    BadHandle,
     /// `<prefix>Action` names an unknown action (the name, cut to 32 bytes).
     #[error("unknown action ignored: {0:?}")]
     BadAction(String),
@@ -220,6 +234,7 @@ pub fn parse_commands(
     update: Option<&str>,
     login: Option<&str>,
     action: Option<&str>,
+    revoke: Option<&str>,
 ) -> (Commands, Vec<CommandError>) {
     let mut cmds = Commands::default();
     let mut errors = Vec::new();
@@ -233,6 +248,17 @@ pub fn parse_commands(
         match parse_user_id(raw) {
             Ok(user) => cmds.login = Some(user),
             Err(e) => errors.push(e),
+        }
+    }
+    if let Some(raw) = revoke {
+        let handle = raw.trim();
+        let is_handle = handle.len() == 22
+            && handle
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        match is_handle {
+            true => cmds.revoke = Some(handle.to_owned()),
+            false => errors.push(CommandError::BadHandle),
         }
     }
     for name in action
@@ -249,6 +275,7 @@ pub fn parse_commands(
             "create" => a.create = true,
             "revoke-user" => a.revoke_user = true,
             "keep-data" => a.keep_data = true,
+            "revoke-others" => a.revoke_others = true,
             _ => errors.push(CommandError::BadAction(name.chars().take(32).collect())),
         }
     }
@@ -357,21 +384,21 @@ mod tests {
 
     #[test]
     fn update_as_json_or_base64url() {
-        let (c, e) = parse_commands(Some(r#"{"a":1,"b":null}"#), None, None);
+        let (c, e) = parse_commands(Some(r#"{"a":1,"b":null}"#), None, None, None);
         assert!(e.is_empty());
         assert_eq!(Value::Object(c.update.unwrap()), json!({"a":1,"b":null}));
         let b64 = URL_SAFE_NO_PAD.encode(r#"{"x":"y"}"#);
-        let (c, _) = parse_commands(Some(&b64), None, None);
+        let (c, _) = parse_commands(Some(&b64), None, None, None);
         assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"y"}));
         let padded = URL_SAFE.encode(r#"{"x":"yz"}"#);
         assert!(padded.ends_with('='));
-        let (c, _) = parse_commands(Some(&padded), None, None);
+        let (c, _) = parse_commands(Some(&padded), None, None, None);
         assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"yz"}));
     }
 
     #[test]
     fn bad_commands_are_reported_and_the_rest_applies() {
-        let (c, e) = parse_commands(Some("[1,2]"), Some("alice"), Some("cycle, explode"));
+        let (c, e) = parse_commands(Some("[1,2]"), Some("alice"), Some("cycle, explode"), None);
         assert_eq!(c.update, None);
         assert_eq!(c.login.as_deref(), Some("alice"));
         assert!(c.actions.cycle && !c.actions.delete);
@@ -382,9 +409,9 @@ mod tests {
                 CommandError::BadAction("explode".into())
             ]
         );
-        let (_, e) = parse_commands(Some("{not json"), None, None);
+        let (_, e) = parse_commands(Some("{not json"), None, None, None);
         assert_eq!(e, [CommandError::BadUpdate("invalid JSON")]);
-        let (_, e) = parse_commands(Some("%%%"), None, None);
+        let (_, e) = parse_commands(Some("%%%"), None, None, None);
         assert_eq!(e, [CommandError::BadUpdate("neither JSON nor base64url")]);
     }
 
@@ -399,14 +426,14 @@ mod tests {
             ("é", "not printable ASCII"),
             ("a1, a2", "holds a comma (the header was sent twice?)"),
         ] {
-            let (c, e) = parse_commands(None, Some(raw), None);
+            let (c, e) = parse_commands(None, Some(raw), None, None);
             assert_eq!(
                 (c.login, e),
                 (None, vec![CommandError::BadUserId(why)]),
                 "{raw:?}"
             );
         }
-        let (c, _) = parse_commands(None, Some(" user 42 "), None);
+        let (c, _) = parse_commands(None, Some(" user 42 "), None, None);
         assert_eq!(c.login.as_deref(), Some("user 42"));
     }
 
@@ -423,11 +450,28 @@ mod tests {
     }
 
     #[test]
+    fn a_revoke_names_a_handle() {
+        let h = "AAAAAAAAAAAAAAAAAAAAAA";
+        let (c, e) = parse_commands(None, None, Some("revoke-others"), Some(h));
+        assert!(e.is_empty() && c.actions.revoke_others);
+        assert_eq!(c.revoke.as_deref(), Some(h));
+        for bad in ["short", "AAAAAAAAAAAAAAAAAAAAA=", "a/b"] {
+            let (c, e) = parse_commands(None, None, None, Some(bad));
+            assert_eq!(
+                (c.revoke, e),
+                (None, vec![CommandError::BadHandle]),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn actions_combine() {
         let (c, e) = parse_commands(
             None,
             None,
             Some("Delete,clear , CREATE,revoke-user, keep-data"),
+            None,
         );
         assert!(e.is_empty());
         assert_eq!(
@@ -439,8 +483,9 @@ mod tests {
                 create: true,
                 revoke_user: true,
                 keep_data: true,
+                revoke_others: false,
             }
         );
-        assert!(parse_commands(None, None, Some(" , ")).0.is_empty());
+        assert!(parse_commands(None, None, Some(" , "), None).0.is_empty());
     }
 }

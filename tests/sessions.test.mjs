@@ -92,3 +92,24 @@ test("the cookie store says plainly that it keeps no list", async () => {
     await cookies.dispose();
   }
 });
+
+test("an origin that renders its own page ends sessions by command: X-Session-Revoke and revoke-others", async () => {
+  const phone = await login("erin");
+  const laptop = await login("erin");
+  const tablet = await login("erin");
+  const listed = (await (await api(phone)).json()).sessions;
+  const laptopHandle = listed.find((s) => !s.current && s.created_at).handle;
+  origin.respond = () => ({ status: 200, headers: { "x-session-revoke": laptopHandle } });
+  const res = await gate.fetch("/devices", { headers: { cookie: `session_id=${phone}` } });
+  assert.equal(res.headers.get("x-session-revoke"), null, "the command never reaches the client");
+  assert.equal((await (await api(phone)).json()).sessions.length, 2);
+  origin.respond = () => ({ status: 200, headers: { "x-session-action": "revoke-others" } });
+  await gate.fetch("/devices", { headers: { cookie: `session_id=${phone}` } });
+  origin.respond = () => ({ status: 200 });
+  for (const other of [laptop, tablet]) {
+    await gate.fetch("/after", { headers: { cookie: `session_id=${other}` } });
+    assert.equal(origin.last().headers["x-session-user-id"], undefined);
+  }
+  await gate.fetch("/after", { headers: { cookie: `session_id=${phone}` } });
+  assert.equal(origin.last().headers["x-session-user-id"], "erin");
+});

@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let mut parts = s.splitn(3, '\n');
     let (a, b, c) = (parts.next(), parts.next(), parts.next());
-    let (cmds, _errors) = parse_commands(a, b, c);
+    let (cmds, _errors) = parse_commands(a, b, c, b);
     if let Some(user) = &cmds.login {
         assert!(sessiongate::protocol::header_safe(user));
         assert!(!user.contains(','), "a joined header never logs a user in");

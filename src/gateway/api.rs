@@ -5,10 +5,11 @@
 use super::backend::Backend;
 use super::journal::Level;
 use super::resolve::Inbound;
-use super::{Context, Finished};
+use super::{Context, Exchange, Finished};
 use crate::cookie::key::Keyring;
 use crate::cookie::{reference, set_cookie};
 use crate::manager::SaveError;
+use crate::protocol::Commands;
 use crate::session::{Record, SessionId};
 use crate::store::Store;
 use crate::write::Revocation;
@@ -170,6 +171,59 @@ impl Context<'_> {
             status,
             body,
             finished: self.finished(set_cookies),
+        }
+    }
+}
+
+impl<S: Store> Exchange<'_, S> {
+    /// The origin's `revoke-others` action and `<prefix>Revoke: <handle>` command, for the
+    /// user of the session as saved: the other sessions, or the one named, are ended
+    /// (D1 store only; a handle that is not the user's is ignored and logged).
+    pub(super) async fn revoke_for_origin(&self, cmds: &Commands) {
+        if !cmds.actions.revoke_others && cmds.revoke.is_none() {
+            return;
+        }
+        let (Backend::D1(d1), Some(me), Some(user)) = (
+            self.manager.store(),
+            self.session.id(),
+            self.session.user_id(),
+        ) else {
+            let fields = json!({ "error": "needs a logged-in session in the D1 store" });
+            self.cx
+                .journal
+                .log(Level::Warn, "revoke_command_ignored", fields);
+            return;
+        };
+        let sessions = match d1.list_user(user, self.cx.now).await {
+            Ok(sessions) => sessions,
+            Err(e) => {
+                let fields = json!({ "error": e.to_string() });
+                self.cx
+                    .journal
+                    .log(Level::Error, "revoke_command_failed", fields);
+                return;
+            }
+        };
+        let keys = &self.cx.cfg.keys;
+        let named = |r: &&Record| {
+            cmds.revoke
+                .as_ref()
+                .is_some_and(|h| bool::from(handle(keys, &r.id).as_bytes().ct_eq(h.as_bytes())))
+        };
+        let targets = sessions
+            .iter()
+            .filter(|r| r.id != me)
+            .filter(|r| cmds.actions.revoke_others || named(r));
+        let mut ended = 0;
+        for target in targets {
+            self.cx.end(*d1, target).await;
+            ended += 1;
+        }
+        if cmds.revoke.is_some() && ended == 0 && !cmds.actions.revoke_others {
+            let fields = json!({ "error": "no other session of the user has that handle" });
+            self.cx
+                .journal
+                .log(Level::Warn, "revoke_command_ignored", fields);
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct RawCommands<'r> {
     pub user_id: Option<&'r str>,
     /// `<prefix>Action`.
     pub action: Option<&'r str>,
+    /// `<prefix>Revoke`.
+    pub revoke: Option<&'r str>,
 }
 
 impl<'a, S: Store> Exchange<'a, S> {
@@ -33,7 +35,8 @@ impl<'a, S: Store> Exchange<'a, S> {
         if status == 101 {
             return self.abandon();
         }
-        let (cmds, errors) = parse_commands(commands.update, commands.user_id, commands.action);
+        let c = commands;
+        let (cmds, errors) = parse_commands(c.update, c.user_id, c.action, c.revoke);
         let session_id = self.session.id();
         for e in &errors {
             let sid = session_id.map(|i| i.to_string());
@@ -47,6 +50,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         }
         self.apply(&cmds);
         let change = self.save().await;
+        self.revoke_for_origin(&cmds).await;
         let set_cookies = self.set_cookies(change);
         self.finished(set_cookies)
     }

@@ -10,6 +10,7 @@ per_store!(
     revoking_another_session_ends_it_and_leaves_this_one,
     a_handle_of_another_user_is_not_found,
     revoke_others_leaves_only_this_session,
+    the_origin_ends_other_sessions_by_command,
 );
 
 /// Calls the API as `client`'s browser at `T0 + secs`.
@@ -110,4 +111,35 @@ fn revoke_others_leaves_only_this_session<S: Store>(d1: &Flaky<S>) {
     );
     let left = list(&phone, 6).body["sessions"].as_array().map(Vec::len);
     assert_eq!(left, Some(1));
+}
+
+fn the_origin_ends_other_sessions_by_command<S: Store>(d1: &Flaky<S>) {
+    let (mut phone, phone_id) = Client::logged_in(d1, &[], "ann");
+    let (_, laptop) = Client::logged_in(d1, &[], "ann");
+    let (_, tablet) = Client::logged_in(d1, &[], "ann");
+    let (_, bob) = Client::logged_in(d1, &[], "bob");
+    // The origin's own "Your sessions" page revokes the laptop by its handle.
+    let h = handle(&phone.cfg.keys, &laptop);
+    let reply = Reply {
+        revoke: Some(&h),
+        ..Reply::OK
+    };
+    let seen = phone.send(5, reply);
+    assert!(seen.signal_names().contains(&"session_deleted"));
+    assert_eq!((d1.row(laptop), d1.row(tablet).is_some()), (None, true));
+    // Another user's handle does nothing.
+    let hb = handle(&phone.cfg.keys, &bob);
+    let seen = phone.send(
+        6,
+        Reply {
+            revoke: Some(&hb),
+            ..Reply::OK
+        },
+    );
+    assert_eq!(seen.event_names(), ["revoke_command_ignored"]);
+    assert!(d1.row(bob).is_some());
+    // "Log out other devices".
+    phone.send(7, Reply::action("revoke-others"));
+    assert_eq!(d1.row(tablet), None);
+    assert!(d1.row(phone_id).is_some() && d1.row(bob).is_some());
 }

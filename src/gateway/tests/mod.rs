@@ -187,6 +187,7 @@ pub(super) struct Reply<'r> {
     pub update: Option<&'r str>,
     pub user_id: Option<&'r str>,
     pub action: Option<&'r str>,
+    pub revoke: Option<&'r str>,
 }
 
 impl<'r> Reply<'r> {
@@ -195,6 +196,7 @@ impl<'r> Reply<'r> {
         update: None,
         user_id: None,
         action: None,
+        revoke: None,
     };
 
     pub fn update(update: &'r str) -> Self {
@@ -296,6 +298,7 @@ pub(super) fn request_in<S: Store>(
             update: reply.update,
             user_id: reply.user_id,
             action: reply.action,
+            revoke: reply.revoke,
         };
         let Finished {
             set_cookies,
