@@ -82,6 +82,9 @@ pub struct Config {
     /// Largest `X-Session-Data` value sent to the origin, in bytes
     /// (SESSION_HEADER_BUDGET_BYTES).
     pub header_budget: usize,
+    /// Path prefixes on which the origin also receives the user's session list
+    /// (SESSION_LIST_PATHS, comma separated); empty = never.
+    pub list_paths: Vec<String>,
     /// Which signals are sent.
     pub signals: SignalFilter,
     /// Bearer token of the admin API; `None` = admin API off.
@@ -207,6 +210,7 @@ impl Config {
             header_budget: integer(&get, "SESSION_HEADER_BUDGET_BYTES", 8192, 256, 65_536)?
                 as usize,
             signals,
+            list_paths: list_paths(&get)?,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
             worker_name: worker_name(&get)?,
             fallback_window_secs: fallback_window(&get, expiry.idle_secs, strict)?,
@@ -215,6 +219,24 @@ impl Config {
             // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
             signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,
         })
+    }
+}
+
+/// SESSION_LIST_PATHS: path prefixes, each starting with `/`.
+fn list_paths(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let raw = get("SESSION_LIST_PATHS").unwrap_or_default();
+    let paths: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match paths.iter().find(|p| !p.starts_with('/')) {
+        Some(bad) => Err(err(
+            "SESSION_LIST_PATHS",
+            format!("`{bad}` must start with `/`"),
+        )),
+        None => Ok(paths),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct HeaderNames {
     pub action: String,
     /// `<prefix>Revoke`: from the origin, end the user's session with this handle.
     pub revoke: String,
+    /// `<prefix>List`: base64url JSON of the user's sessions (SESSION_LIST_PATHS only).
+    pub list: String,
 }
 
 impl HeaderNames {
@@ -77,6 +79,7 @@ impl HeaderNames {
             update: n("Update"),
             action: n("Action"),
             revoke: n("Revoke"),
+            list: n("List"),
         })
     }
 
@@ -96,8 +99,9 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 11] {
+    pub fn response_owned(&self) -> [&str; 12] {
         [
+            &self.list,
             &self.revoke,
             &self.data_omitted,
             &self.update,

@@ -113,3 +113,25 @@ test("an origin that renders its own page ends sessions by command: X-Session-Re
   await gate.fetch("/after", { headers: { cookie: `session_id=${phone}` } });
   assert.equal(origin.last().headers["x-session-user-id"], "erin");
 });
+
+test("the origin receives the user's session list only on SESSION_LIST_PATHS", async () => {
+  const listing = await startGateway(origin.url, { SESSION_LIST_PATHS: "/account/sessions" });
+  try {
+    const signIn = async () => {
+      origin.respond = () => ({ status: 200, headers: { "x-session-user-id": "fay" } });
+      const v = sessionCookie(await listing.fetch("/login"));
+      origin.respond = () => ({ status: 200 });
+      return v;
+    };
+    const phone = await signIn();
+    await signIn();
+    await listing.fetch("/account/sessions", { headers: { cookie: `session_id=${phone}`, "x-session-list": "forged" } });
+    const list = JSON.parse(Buffer.from(origin.last().headers["x-session-list"], "base64url").toString("utf8"));
+    assert.equal(list.sessions.length, 2);
+    assert.equal(list.sessions.filter((s) => s.current).length, 1);
+    await listing.fetch("/elsewhere", { headers: { cookie: `session_id=${phone}`, "x-session-list": "forged" } });
+    assert.equal(origin.last().headers["x-session-list"], undefined, "not elsewhere, and never the client's");
+  } finally {
+    await listing.dispose();
+  }
+});

@@ -122,6 +122,9 @@ pub async fn handle(
     for (name, value) in exchange.inject(&req.method(), &target) {
         headers.set(name, &value)?;
     }
+    if let Some((name, value)) = exchange.session_list(url::path(&url)).await {
+        headers.set(name, &value)?;
+    }
     let Some(resp) = forward(&req, headers, &target).await? else {
         call.report(exchange.abandon());
         return respond::text(502, "Bad Gateway: origin unreachable\n");

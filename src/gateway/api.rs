@@ -49,19 +49,7 @@ impl Context<'_> {
             Ok(sessions) => sessions,
             Err(e) => return self.unavailable(&e.to_string()),
         };
-        let keys = &self.cfg.keys;
-        let list: Vec<Value> = sessions
-            .iter()
-            .map(|r| {
-                json!({
-                    "handle": handle(keys, &r.id),
-                    "current": r.id == me,
-                    "created_at": r.created_at.to_rfc3339(),
-                    "last_seen_at": r.updated_at.to_rfc3339(),
-                    "expires_at": r.expires_at.to_rfc3339(),
-                })
-            })
-            .collect();
+        let list = listed(&self.cfg.keys, &sessions, me);
         self.answer(200, json!({ "sessions": list }), Vec::new())
     }
 
@@ -175,7 +163,45 @@ impl Context<'_> {
     }
 }
 
-impl<S: Store> Exchange<'_, S> {
+impl<'a, S: Store> Exchange<'a, S> {
+    /// `<prefix>List` for a request to `path`, when SESSION_LIST_PATHS names it and the
+    /// session has a user in the D1 store: the user's sessions as the API lists them,
+    /// base64url JSON (one D1 read, on those paths only). Over the header budget it is
+    /// left out and logged.
+    pub async fn session_list(&self, path: &str) -> Option<(&'a str, String)> {
+        let cfg = self.cx.cfg;
+        if !cfg.list_paths.iter().any(|p| path.starts_with(p.as_str())) {
+            return None;
+        }
+        let (Backend::D1(d1), Some(me), Some(user)) = (
+            self.manager.store(),
+            self.session.id(),
+            self.session.user_id(),
+        ) else {
+            return None;
+        };
+        let sessions = match d1.list_user(user, self.cx.now).await {
+            Ok(sessions) => sessions,
+            Err(e) => {
+                let fields = json!({ "error": e.to_string() });
+                self.cx
+                    .journal
+                    .log(Level::Error, "sessions_unavailable", fields);
+                return None;
+            }
+        };
+        let json = json!({ "sessions": listed(&cfg.keys, &sessions, me) }).to_string();
+        let value = URL_SAFE_NO_PAD.encode(json);
+        if value.len() > cfg.header_budget {
+            let fields = json!({ "bytes": value.len(), "budget": cfg.header_budget });
+            self.cx
+                .journal
+                .log(Level::Warn, "session_list_over_header_budget", fields);
+            return None;
+        }
+        Some((cfg.headers.list.as_str(), value))
+    }
+
     /// The origin's `revoke-others` action and `<prefix>Revoke: <handle>` command, for the
     /// user of the session as saved: the other sessions, or the one named, are ended
     /// (D1 store only; a handle that is not the user's is ignored and logged).
@@ -226,4 +252,20 @@ impl<S: Store> Exchange<'_, S> {
                 .log(Level::Warn, "revoke_command_ignored", fields);
         }
     }
+}
+
+/// Sessions as the API and `<prefix>List` show them: by handle, `me` marked current.
+fn listed(keys: &Keyring, sessions: &[Record], me: SessionId) -> Vec<Value> {
+    sessions
+        .iter()
+        .map(|r| {
+            json!({
+                "handle": handle(keys, &r.id),
+                "current": r.id == me,
+                "created_at": r.created_at.to_rfc3339(),
+                "last_seen_at": r.updated_at.to_rfc3339(),
+                "expires_at": r.expires_at.to_rfc3339(),
+            })
+        })
+        .collect()
 }

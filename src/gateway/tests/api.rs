@@ -11,6 +11,7 @@ per_store!(
     a_handle_of_another_user_is_not_found,
     revoke_others_leaves_only_this_session,
     the_origin_ends_other_sessions_by_command,
+    the_origin_receives_the_list_only_on_its_paths,
 );
 
 /// Calls the API as `client`'s browser at `T0 + secs`.
@@ -142,4 +143,36 @@ fn the_origin_ends_other_sessions_by_command<S: Store>(d1: &Flaky<S>) {
     phone.send(7, Reply::action("revoke-others"));
     assert_eq!(d1.row(tablet), None);
     assert!(d1.row(phone_id).is_some() && d1.row(bob).is_some());
+}
+
+fn the_origin_receives_the_list_only_on_its_paths<S: Store>(d1: &Flaky<S>) {
+    use base64::Engine as _;
+    let vars = [("SESSION_LIST_PATHS", "/account/sessions, /settings")];
+    let (phone, phone_id) = Client::logged_in(d1, &vars, "ann");
+    Client::new(d1, &vars).send(1, Reply::login("ann"));
+    let header = phone.browser.header();
+    let (inbound, _) = Inbound::take(header.as_deref(), "session_id", "session_id-pending");
+    let memory = Memory::default();
+    let cx = Context::new(&phone.cfg, T0.plus(5), false, &memory);
+    pollster::block_on(async {
+        let ex = crate::gateway::Exchange::begin(cx, Some(d1), &inbound).await;
+        d1.ops();
+        assert_eq!(ex.session_list("/page").await, None);
+        assert_eq!(d1.ops(), (0, 0), "no read elsewhere");
+        let (name, value) = ex
+            .session_list("/account/sessions?x=1")
+            .await
+            .expect("listed");
+        assert_eq!((name, d1.ops()), ("X-Session-List", (1, 0)));
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(value)
+            .expect("b64");
+        let list: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        let sessions = list["sessions"].as_array().expect("sessions");
+        assert_eq!(sessions.len(), 2);
+        let mine = handle(&phone.cfg.keys, &phone_id);
+        assert!(sessions
+            .iter()
+            .any(|s| s["current"] == true && s["handle"] == mine.as_str()));
+    });
 }
