@@ -216,15 +216,20 @@ impl<S: Store> SessionManager<S> {
         self.write(session, now, true).await
     }
 
-    /// Deletes the session `id`. Signals `session_deleted` or `session_deletion_failed`.
+    /// Deletes the session `id`, ended for `reason` (`logout`, `revoked_by_user`,
+    /// `revoked_by_origin`). Signals `session_deleted` (with the reason) or
+    /// `session_deletion_failed`.
     ///
     /// # Errors
     /// [`SaveError::NotFound`] when there was no such session, [`SaveError::Store`] when
     /// the store fails.
-    pub async fn delete(&self, id: &SessionId) -> Result<(), SaveError> {
+    pub async fn delete(&self, id: &SessionId, reason: Reason) -> Result<(), SaveError> {
         let result = self.store.delete(id).await;
         self.signal(match &result {
-            Ok(true) => Signal::Deleted { session_id: *id },
+            Ok(true) => Signal::Deleted {
+                session_id: *id,
+                reason,
+            },
             Ok(false) => Signal::DeletionFailed {
                 session_id: *id,
                 reason: Reason::NotFound,
@@ -403,7 +408,16 @@ impl<S: Store> SessionManager<S> {
         let id = current.id;
         match result {
             Ok(true) => {
-                self.signal(Signal::Deleted { session_id: id });
+                // The origin's `delete` is a logout; its `revoke-user` ends every session.
+                let reason = if revoke_user {
+                    Reason::RevokedByOrigin
+                } else {
+                    Reason::Logout
+                };
+                self.signal(Signal::Deleted {
+                    session_id: id,
+                    reason,
+                });
                 session.saved(None);
                 Saved {
                     cookie: CookieChange::Clear,
@@ -668,7 +682,10 @@ mod tests {
             "every session of the user"
         );
         assert_eq!(names(&m), ["session_deleted"]);
-        assert_eq!(block_on(m.delete(&b_id)), Err(SaveError::NotFound));
+        assert_eq!(
+            block_on(m.delete(&b_id, Reason::Logout)),
+            Err(SaveError::NotFound)
+        );
         assert_eq!(names(&m), ["session_deletion_failed"]);
     }
 

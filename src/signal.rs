@@ -68,6 +68,12 @@ pub enum Reason {
     PendingExpired,
     /// `revoked`: a deferred insert of a session that ended since was not written.
     Revoked,
+    /// `logout`: the session was logged out (the origin's `delete`, the logout endpoint).
+    Logout,
+    /// `revoked_by_user`: the user ended it from their list of sessions.
+    RevokedByUser,
+    /// `revoked_by_origin`: the origin ended it (`revoke-user`, `revoke-others`, a handle).
+    RevokedByOrigin,
 }
 
 impl Reason {
@@ -90,6 +96,9 @@ impl Reason {
             Self::BadPayload => "bad_payload",
             Self::PendingExpired => "pending_expired",
             Self::Revoked => "revoked",
+            Self::Logout => "logout",
+            Self::RevokedByUser => "revoked_by_user",
+            Self::RevokedByOrigin => "revoked_by_origin",
         }
     }
 }
@@ -154,6 +163,8 @@ pub enum Signal {
     Deleted {
         /// The session.
         session_id: SessionId,
+        /// Who ended it: `logout`, `revoked_by_user`, `revoked_by_origin`.
+        reason: Reason,
     },
     /// Deleting a session failed.
     DeletionFailed {
@@ -287,7 +298,7 @@ impl Signal {
             Self::Created { session_id, .. }
             | Self::Renewed { session_id, .. }
             | Self::RenewalFailed { session_id, .. }
-            | Self::Deleted { session_id }
+            | Self::Deleted { session_id, .. }
             | Self::DeletionFailed { session_id, .. }
             | Self::DataRetrieved { session_id, .. }
             | Self::DataRetrievalFailed { session_id, .. }
@@ -603,8 +614,11 @@ mod tests {
                 json!({"session_id": id.to_string(), "reason": "db_error"}),
             ),
             (
-                Signal::Deleted { session_id: id },
-                json!({"session_id": id.to_string()}),
+                Signal::Deleted {
+                    session_id: id,
+                    reason: Reason::RevokedByUser,
+                },
+                json!({"session_id": id.to_string(), "reason": "revoked_by_user"}),
             ),
             (
                 Signal::DeletionFailed {
@@ -751,8 +765,12 @@ mod tests {
             count: 1,
             signals_pruned: 0
         }));
-        assert!(!only.allows(&Signal::Deleted { session_id: sid() }));
-        assert!(!SignalFilter::None.allows(&Signal::Deleted { session_id: sid() }));
+        let deleted = Signal::Deleted {
+            session_id: sid(),
+            reason: Reason::Logout,
+        };
+        assert!(!only.allows(&deleted));
+        assert!(!SignalFilter::None.allows(&deleted));
         assert_eq!(
             SignalFilter::parse("session_created,nope"),
             Err(UnknownSignal("nope".into()))

@@ -51,7 +51,7 @@ test("two browsers of one user are listed by handle; revoking the other ends it 
   assert.equal(origin.last().headers["x-session-user-id"], undefined, "the laptop is logged out");
   await gate.fetch("/next", { headers: { cookie: `session_id=${phone}` } });
   assert.equal(origin.last().headers["x-session-user-id"], "ann", "this one stays");
-  await gate.waitForSignal((r) => r.name === "session_deleted");
+  await gate.waitForSignal((r) => r.name === "session_deleted" && r.payload.kwargs.reason === "revoked_by_user");
 });
 
 test("another user's handle is 404, anonymous is 401, cross-site is 403", async () => {

@@ -101,7 +101,8 @@ test("each of the 16 signals is caused by a real scenario and lands in session_s
   assert.match(expired.payload.kwargs.expired_at, RFC3339);
   const rejected = await one("session_cookie_rejected");
   assert.deepEqual(rejected.payload.kwargs, { reason: "malformed", count: 1 });
-  await one("session_deleted", idOf(s4));
+  const deleted = await one("session_deleted", idOf(s4));
+  assert.equal(deleted.payload.kwargs.reason, "logout");
   const creationFailed = await one("session_creation_failed");
   assert.equal(creationFailed.payload.kwargs.user_id, null);
   assert.equal(creationFailed.payload.kwargs.exception.type, "StoreError");

@@ -11,6 +11,7 @@ use crate::cookie::{reference, set_cookie};
 use crate::manager::SaveError;
 use crate::protocol::Commands;
 use crate::session::{Record, SessionId};
+use crate::signal::Reason;
 use crate::store::Store;
 use crate::write::Revocation;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -76,7 +77,7 @@ impl Context<'_> {
                 Vec::new(),
             );
         };
-        let queued = self.end(d1, target).await;
+        let queued = self.end(d1, target, Reason::RevokedByUser).await;
         let cookies = if target.id == me {
             vec![set_cookie::clear(&self.cfg.cookie)]
         } else {
@@ -98,7 +99,7 @@ impl Context<'_> {
         };
         let mut revoked = 0;
         for target in sessions.iter().filter(|r| r.id != me) {
-            self.end(d1, target).await;
+            self.end(d1, target, Reason::RevokedByUser).await;
             revoked += 1;
         }
         self.answer(200, json!({ "revoked": revoked }), Vec::new())
@@ -131,9 +132,9 @@ impl Context<'_> {
 
     /// Ends `target`, remembered by this isolate; `true` when D1 refused and the queue
     /// carries it.
-    async fn end<S: Store>(&self, d1: &S, target: &Record) -> bool {
+    async fn end<S: Store>(&self, d1: &S, target: &Record, why: Reason) -> bool {
         self.memory.ended(target.id, self.now);
-        let deleted = self.manager(Backend::D1(d1)).delete(&target.id).await;
+        let deleted = self.manager(Backend::D1(d1)).delete(&target.id, why).await;
         if matches!(deleted, Ok(()) | Err(SaveError::NotFound)) {
             return false;
         }
@@ -242,7 +243,7 @@ impl<'a, S: Store> Exchange<'a, S> {
             .filter(|r| cmds.actions.revoke_others || named(r));
         let mut ended = 0;
         for target in targets {
-            self.cx.end(*d1, target).await;
+            self.cx.end(*d1, target, Reason::RevokedByOrigin).await;
             ended += 1;
         }
         if cmds.revoke.is_some() && ended == 0 && !cmds.actions.revoke_others {

@@ -10,6 +10,7 @@ use super::{Context, Finished};
 use crate::config::StoreKind;
 use crate::cookie::{pending, reference, set_cookie};
 use crate::manager::SaveError;
+use crate::signal::Reason;
 use crate::store::deferred::Deferred;
 use crate::store::Store;
 use crate::write::Revocation;
@@ -27,7 +28,7 @@ impl Context<'_> {
             .find_map(|v| reference::decode(&cfg.keys, &cfg.cookie.name, v).ok());
         if let (Some(d1), Some(found), StoreKind::D1) = (d1, found, cfg.store) {
             let manager = self.manager(Backend::D1(d1));
-            if let Err(SaveError::Store(e)) = manager.delete(&found.id).await {
+            if let Err(SaveError::Store(e)) = manager.delete(&found.id, Reason::Logout).await {
                 let fields = json!({ "session_id": found.id.to_string(), "error": e.to_string() });
                 self.journal
                     .log(Level::Error, "logout_delete_failed", fields);

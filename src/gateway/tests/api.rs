@@ -3,6 +3,7 @@
 use super::{per_store, Client, Flaky, Memory, Reply, T0};
 use crate::gateway::api::{handle, Answer};
 use crate::gateway::{Context, Inbound};
+use crate::signal::{Reason, Signal};
 use crate::store::Store;
 
 per_store!(
@@ -13,6 +14,13 @@ per_store!(
     the_origin_ends_other_sessions_by_command,
     the_origin_receives_the_list_only_on_its_paths,
 );
+
+/// Whether `signals` say a session was deleted for `why`.
+fn deleted_because(signals: &[Signal], why: Reason) -> bool {
+    signals
+        .iter()
+        .any(|s| matches!(s, Signal::Deleted { reason, .. } if *reason == why))
+}
 
 /// Calls the API as `client`'s browser at `T0 + secs`.
 fn call<S: Store>(
@@ -69,6 +77,10 @@ fn revoking_another_session_ends_it_and_leaves_this_one<S: Store>(d1: &Flaky<S>)
         answer.finished.set_cookies.is_empty(),
         "this browser keeps its cookie"
     );
+    assert!(deleted_because(
+        &answer.finished.signals,
+        Reason::RevokedByUser
+    ));
     let seen = laptop.send(22, Reply::OK);
     assert_eq!(
         seen.header("X-Session-User-Id"),
@@ -126,7 +138,7 @@ fn the_origin_ends_other_sessions_by_command<S: Store>(d1: &Flaky<S>) {
         ..Reply::OK
     };
     let seen = phone.send(5, reply);
-    assert!(seen.signal_names().contains(&"session_deleted"));
+    assert!(deleted_because(&seen.signals, Reason::RevokedByOrigin));
     assert_eq!((d1.row(laptop), d1.row(tablet).is_some()), (None, true));
     // Another user's handle does nothing.
     let hb = handle(&phone.cfg.keys, &bob);

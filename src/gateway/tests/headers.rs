@@ -128,7 +128,11 @@ fn logout_deletes_the_row_and_clears_both_cookies<S: Store>(d1: &Flaky<S>) {
     let cfg = config(&[]);
     let (mut b, id) = logged_in(&cfg, d1);
     let finished = logout(&cfg, d1, &mut b);
-    assert_eq!(finished.signals, [Signal::Deleted { session_id: id }]);
+    let deleted = Signal::Deleted {
+        session_id: id,
+        reason: Reason::Logout,
+    };
+    assert_eq!(finished.signals, [deleted]);
     assert!(finished.revocations.is_empty());
     assert_eq!(d1.row(id), None);
     assert!(b.jar.is_empty());
