@@ -27,7 +27,7 @@
 //!     let _ = signal.name(); // "session_created", "session_data_saved"
 //! }
 //! # Ok(()) }
-//! # pollster::block_on(handler()).unwrap();
+//! # assert!(pollster::block_on(handler()).is_ok());
 //! ```
 
 use crate::expiry::ExpiryPolicy;

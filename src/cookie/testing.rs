@@ -1,6 +1,8 @@
 //! What the cookie codecs' tests share: keyrings and proptest strategies for
 //! cookie-shaped text.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::key::{Key, Keyring};
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -157,12 +157,14 @@ impl Store for D1Store {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        // Remembered as ended first, even without a row: a pending insert of it is then
-        // refused whatever happens to the delete.
+        // The delete trigger remembers a row it removes (one statement, the usual case);
+        // without a row (a session that never reached D1), it is said here.
         let id = JsValue::from(id.to_string());
-        self.run(sql::END_SESSION, std::slice::from_ref(&id))
-            .await?;
-        self.count(sql::DELETE, &[id]).await.map(|n| n > 0)
+        let deleted = self.count(sql::DELETE, std::slice::from_ref(&id)).await? > 0;
+        if !deleted {
+            self.run(sql::END_SESSION, &[id]).await?;
+        }
+        Ok(deleted)
     }
 
     async fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {

@@ -59,11 +59,7 @@ async fn logout(
         return Ok(resp);
     }
     let h = req.headers();
-    if !same_origin(
-        h.get("sec-fetch-site")?.as_deref(),
-        h.get("origin")?.as_deref(),
-        &req.url(),
-    ) {
+    if !from_the_site(req)? {
         log::warn("logout_refused", json!({ "reason": "not same-origin" }));
         return text(403, "Forbidden: cross-site logout refused\n");
     }
@@ -118,11 +114,7 @@ async fn sessions_api(
         return Ok(resp);
     }
     let h = req.headers();
-    if !same_origin(
-        h.get("sec-fetch-site")?.as_deref(),
-        h.get("origin")?.as_deref(),
-        &req.url(),
-    ) {
+    if !from_the_site(req)? {
         return json_answer(403, &json!({ "error": "cross-site request refused" }));
     }
     let d1 = D1Store::from_env(env);
@@ -174,6 +166,13 @@ enum Route<'p> {
 
 fn json_answer(status: u16, body: &serde_json::Value) -> Result<Response> {
     respond(status, "application/json", &body.to_string())
+}
+
+/// Whether a request comes from the site itself (the logout and sessions API rule).
+fn from_the_site(req: &Request) -> Result<bool> {
+    let h = req.headers();
+    let (site, origin) = (h.get("sec-fetch-site")?, h.get("origin")?);
+    Ok(same_origin(site.as_deref(), origin.as_deref(), &req.url()))
 }
 
 /// `GET /__session/health`: 200 when the configuration and the store are fine (signals

@@ -42,13 +42,9 @@ impl Context<'_> {
     /// `GET /__session/api/sessions`: the caller's user's live sessions, newest first,
     /// the caller's marked `current`. 401 without a logged-in session.
     pub async fn list_sessions<S: Store>(self, d1: &S, inbound: &Inbound) -> Answer {
-        let (me, user) = match self.caller(d1, inbound).await {
-            Ok(found) => found,
-            Err(status) => return self.answer(status, Value::Null, Vec::new()),
-        };
-        let sessions = match d1.list_user(&user, self.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => return self.unavailable(&e.to_string()),
+        let (me, sessions) = match self.mine(d1, inbound).await {
+            Ok(mine) => mine,
+            Err(refused) => return refused,
         };
         let list = listed(&self.cfg.keys, &sessions, me);
         self.answer(200, json!({ "sessions": list }), Vec::new())
@@ -58,13 +54,9 @@ impl Context<'_> {
     /// sessions (204; 404 for a handle that is not theirs). Revoking the caller's own
     /// session clears its cookie. A delete D1 refuses goes to the queue (202).
     pub async fn revoke_session<S: Store>(self, d1: &S, inbound: &Inbound, wanted: &str) -> Answer {
-        let (me, user) = match self.caller(d1, inbound).await {
-            Ok(found) => found,
-            Err(status) => return self.answer(status, Value::Null, Vec::new()),
-        };
-        let sessions = match d1.list_user(&user, self.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => return self.unavailable(&e.to_string()),
+        let (me, sessions) = match self.mine(d1, inbound).await {
+            Ok(mine) => mine,
+            Err(refused) => return refused,
         };
         let keys = &self.cfg.keys;
         let found = sessions
@@ -89,13 +81,9 @@ impl Context<'_> {
     /// `POST /__session/api/sessions/revoke-others`: ends every session of the caller's
     /// user but the caller's own: `{"revoked": n}`.
     pub async fn revoke_others<S: Store>(self, d1: &S, inbound: &Inbound) -> Answer {
-        let (me, user) = match self.caller(d1, inbound).await {
-            Ok(found) => found,
-            Err(status) => return self.answer(status, Value::Null, Vec::new()),
-        };
-        let sessions = match d1.list_user(&user, self.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => return self.unavailable(&e.to_string()),
+        let (me, sessions) = match self.mine(d1, inbound).await {
+            Ok(mine) => mine,
+            Err(refused) => return refused,
         };
         let mut revoked = 0;
         for target in sessions.iter().filter(|r| r.id != me) {
@@ -103,6 +91,23 @@ impl Context<'_> {
             revoked += 1;
         }
         self.answer(200, json!({ "revoked": revoked }), Vec::new())
+    }
+
+    /// The caller's session id and its user's live sessions; else the answer: 401 when
+    /// anonymous, 503 when D1 fails.
+    async fn mine<S: Store>(
+        &self,
+        d1: &S,
+        inbound: &Inbound,
+    ) -> Result<(SessionId, Vec<Record>), Answer> {
+        let (me, user) = match self.caller(d1, inbound).await {
+            Ok(found) => found,
+            Err(status) => return Err(self.answer(status, Value::Null, Vec::new())),
+        };
+        match d1.list_user(&user, self.now).await {
+            Ok(sessions) => Ok((me, sessions)),
+            Err(e) => Err(self.unavailable(&e.to_string())),
+        }
     }
 
     /// The caller's live session id and its user: 401 when anonymous, 503 when D1 fails.
@@ -142,7 +147,7 @@ impl Context<'_> {
         true
     }
 
-    fn unavailable(self, error: &str) -> Answer {
+    fn unavailable(&self, error: &str) -> Answer {
         self.journal.log(
             Level::Error,
             "sessions_unavailable",
@@ -155,7 +160,7 @@ impl Context<'_> {
         )
     }
 
-    fn answer(self, status: u16, body: Value, set_cookies: Vec<String>) -> Answer {
+    fn answer(&self, status: u16, body: Value, set_cookies: Vec<String>) -> Answer {
         Answer {
             status,
             body,

@@ -2,6 +2,8 @@
 //! [`conformance_tests!`], which makes one `#[test]` per case below, so a failure names
 //! its store and its case (`store::sqlite::tests::round_trip`).
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{Store, StoreError, Update, UserChange};
 use crate::changes::Changes;
 use crate::session::{Record, SessionId};

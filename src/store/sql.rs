@@ -36,9 +36,9 @@ pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      AND NOT (?3 = 1 AND EXISTS (SELECT 1 FROM user_revocations \
      WHERE user_id = ?4 AND not_before >= ?9))";
 
-/// Remember that session `?1` ended, whether or not a row is left to delete (a session
-/// created and logged out within one outage never reached D1, but its pending insert may
-/// be replayed).
+/// Remember that session `?1` ended when [`DELETE`] found no row (a session created and
+/// logged out within one outage never reached D1, but its pending insert may be
+/// replayed); a row it removes is remembered by the delete trigger.
 pub const END_SESSION: &str = "INSERT OR REPLACE INTO session_revocations (id, revoked_at) \
      VALUES (?1, unixepoch())";
 

@@ -1,5 +1,7 @@
 //! The self-service API: list, revoke by handle, revoke the others.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{per_store, Client, Flaky, Memory, Reply, T0};
 use crate::gateway::api::{handle, Answer};
 use crate::gateway::{Context, Inbound};

@@ -1,5 +1,7 @@
 //! The cookie store: the session is the cookie; no D1 binding means this store too.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{config, request, request_in, Browser, Flaky, Memory, Reply, OLD_SECRET, SECRET, T0};
 use crate::cookie::full;
 use crate::protocol::StoreLabel;

@@ -1,5 +1,7 @@
 //! D1 answering: creation, the steady state, renewal, rotation, commands, upgrades.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{config, per_store, request, Browser, Fail, Flaky, Reply, OLD_SECRET, SECRET, T0};
 use crate::cookie::reference;
 use crate::protocol::StoreLabel;

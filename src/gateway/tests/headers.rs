@@ -1,5 +1,7 @@
 //! What the origin is told, the cookies' attributes, an unreachable origin, logout.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{config, per_store, request, Browser, Fail, Flaky, Reply, T0};
 use crate::cookie::pending;
 use crate::gateway::{Context, Exchange, Finished, Inbound};

@@ -2,6 +2,8 @@
 //! the D1 SQL on SQLite, each wrapped in a store that fails on demand. A [`Browser`]
 //! keeps the cookies between requests as a browser would.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 mod api;
 mod cookie_store;
 mod d1;

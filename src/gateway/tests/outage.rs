@@ -1,5 +1,7 @@
 //! D1 failing: the snapshot within its window, the pending cookie, write-back.
 
+#![cfg(test)] // test-only: unwrap/expect/panic are assertions here
+
 use super::{per_store, Client, Fail, Flaky, Reply, T0};
 use crate::changes::Changes;
 use crate::protocol::StoreLabel;
