@@ -73,13 +73,7 @@ async fn logout(
     let memory = super::entry::memory();
     let cx = gateway::Context::new(cfg, now, false, &memory);
     let finished = cx.logout(d1, &inbound).await;
-    let call = Call {
-        env,
-        ctx,
-        cfg,
-        now,
-        request_id: h.get("cf-ray")?,
-    };
+    let call = Call::new(env, ctx, cfg, now, &h)?;
     let resp = respond(204, "text/plain; charset=utf-8", "")?;
     for c in call.report(finished) {
         resp.headers().append("set-cookie", &c)?;
@@ -139,13 +133,7 @@ async fn sessions_api(
         Route::Revoke(handle) => cx.revoke_session(d1, &inbound, handle).await,
         Route::RevokeOthers => cx.revoke_others(d1, &inbound).await,
     };
-    let call = Call {
-        env,
-        ctx,
-        cfg,
-        now,
-        request_id: h.get("cf-ray")?,
-    };
+    let call = Call::new(env, ctx, cfg, now, &h)?;
     let set_cookies = call.report(answer.finished);
     let resp = match answer.body {
         serde_json::Value::Null => respond(answer.status, "application/json", "")?,

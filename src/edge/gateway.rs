@@ -36,7 +36,28 @@ pub struct Call<'a> {
     pub request_id: Option<String>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// The call of a request with `headers` (its `cf-ray` names the signals).
+    ///
+    /// # Errors
+    /// When the headers cannot be read.
+    pub fn new(
+        env: &'a Env,
+        ctx: &'a Context,
+        cfg: &'a Config,
+        now: Timestamp,
+        headers: &Headers,
+    ) -> Result<Self> {
+        let request_id = headers.get("cf-ray")?;
+        Ok(Self {
+            env,
+            ctx,
+            cfg,
+            now,
+            request_id,
+        })
+    }
+
     /// Logs the request's events, queues its signals and the revocations D1 did not take
     /// (after the response); returns its `Set-Cookie` values.
     pub fn report(self, finished: Finished) -> Vec<String> {
@@ -102,13 +123,7 @@ pub async fn handle(
     }
     strip_owned(&headers, &cfg.headers)?;
     let inbound = take_cookies(&headers, cfg)?;
-    let call = Call {
-        env,
-        ctx,
-        cfg,
-        now,
-        request_id: headers.get("cf-ray")?,
-    };
+    let call = Call::new(env, ctx, cfg, now, &headers)?;
     let d1 = D1Store::from_env(env);
     let Ok(d1) = d1_for(cfg, &d1) else {
         return respond::text(500, D1_MISSING);

@@ -179,22 +179,8 @@ impl<'a, S: Store> Exchange<'a, S> {
         if !cfg.list_paths.iter().any(|p| path.starts_with(p.as_str())) {
             return None;
         }
-        let (Backend::D1(d1), Some(me), Some(user)) = (
-            self.manager.store(),
-            self.session.id(),
-            self.session.user_id(),
-        ) else {
+        let Ok((_, me, sessions)) = self.users_sessions().await else {
             return None;
-        };
-        let sessions = match d1.list_user(user, self.cx.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => {
-                let fields = json!({ "error": e.to_string() });
-                self.cx
-                    .journal
-                    .log(Level::Error, "sessions_unavailable", fields);
-                return None;
-            }
         };
         let json = json!({ "sessions": listed(&cfg.keys, &sessions, me) }).to_string();
         let value = URL_SAFE_NO_PAD.encode(json);
@@ -215,26 +201,16 @@ impl<'a, S: Store> Exchange<'a, S> {
         if !cmds.actions.revoke_others && cmds.revoke.is_none() {
             return;
         }
-        let (Backend::D1(d1), Some(me), Some(user)) = (
-            self.manager.store(),
-            self.session.id(),
-            self.session.user_id(),
-        ) else {
-            let fields = json!({ "error": "needs a logged-in session in the D1 store" });
-            self.cx
-                .journal
-                .log(Level::Warn, "revoke_command_ignored", fields);
-            return;
-        };
-        let sessions = match d1.list_user(user, self.cx.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => {
-                let fields = json!({ "error": e.to_string() });
+        let (d1, me, sessions) = match self.users_sessions().await {
+            Ok(found) => found,
+            Err(Unlisted::NoUser) => {
+                let fields = json!({ "error": "needs a logged-in session in the D1 store" });
                 self.cx
                     .journal
-                    .log(Level::Error, "revoke_command_failed", fields);
+                    .log(Level::Warn, "revoke_command_ignored", fields);
                 return;
             }
+            Err(Unlisted::Unavailable) => return,
         };
         let keys = &self.cx.cfg.keys;
         let named = |r: &&Record| {
@@ -248,7 +224,7 @@ impl<'a, S: Store> Exchange<'a, S> {
             .filter(|r| cmds.actions.revoke_others || named(r));
         let mut ended = 0;
         for target in targets {
-            self.cx.end(*d1, target, Reason::RevokedByOrigin).await;
+            self.cx.end(d1, target, Reason::RevokedByOrigin).await;
             ended += 1;
         }
         if cmds.revoke.is_some() && ended == 0 && !cmds.actions.revoke_others {
@@ -274,4 +250,35 @@ fn listed(keys: &Keyring, sessions: &[Record], me: SessionId) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+/// Why the session's user's list could not be had.
+enum Unlisted {
+    /// No logged-in session in the D1 store.
+    NoUser,
+    /// D1 did not answer (logged).
+    Unavailable,
+}
+
+impl<'a, S: Store> Exchange<'a, S> {
+    /// The D1 store, this session's id and its user's live sessions.
+    async fn users_sessions(&self) -> Result<(&'a S, SessionId, Vec<Record>), Unlisted> {
+        let (Backend::D1(d1), Some(me), Some(user)) = (
+            self.manager.store(),
+            self.session.id(),
+            self.session.user_id(),
+        ) else {
+            return Err(Unlisted::NoUser);
+        };
+        match d1.list_user(user, self.cx.now).await {
+            Ok(sessions) => Ok((*d1, me, sessions)),
+            Err(e) => {
+                let fields = json!({ "error": e.to_string() });
+                self.cx
+                    .journal
+                    .log(Level::Error, "sessions_unavailable", fields);
+                Err(Unlisted::Unavailable)
+            }
+        }
+    }
 }
