@@ -18,6 +18,8 @@
 //! - [`write`](mod@write): writes as data: [`write::Update`] and [`write::Deferred`];
 //! - [`manager`]: [`manager::SessionManager`], load/save/renew/delete with signals;
 //! - [`signal`]: lifecycle signals, their typed reasons and their envelope;
+//! - [`device`]: where a session is used from (User-Agent, coarse location, network);
+//! - [`handle`](mod@handle): the public handle that lists show instead of a session id;
 //! - [`cookie`]: keys, one codec per cookie on one signed layout, `Cookie` parsing and
 //!   `Set-Cookie` building;
 //! - [`protocol`]: the header contract with the origin;
@@ -35,8 +37,10 @@ pub mod assertion;
 pub mod changes;
 pub mod config;
 pub mod cookie;
+pub mod device;
 pub mod expiry;
 pub mod gateway;
+pub mod handle;
 pub mod manager;
 pub mod patch;
 pub mod protocol;

@@ -256,7 +256,7 @@ pub fn parse_commands(
     }
     if let Some(raw) = revoke {
         let handle = raw.trim();
-        let is_handle = handle.len() == 22
+        let is_handle = handle.len() == crate::handle::LEN
             && handle
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -455,11 +455,11 @@ mod tests {
 
     #[test]
     fn a_revoke_names_a_handle() {
-        let h = "AAAAAAAAAAAAAAAAAAAAAA";
+        let h = &*"A".repeat(crate::handle::LEN);
         let (c, e) = parse_commands(None, None, Some("revoke-others"), Some(h));
         assert!(e.is_empty() && c.actions.revoke_others);
         assert_eq!(c.revoke.as_deref(), Some(h));
-        for bad in ["short", "AAAAAAAAAAAAAAAAAAAAA=", "a/b"] {
+        for bad in ["short", &format!("{}=", &h[1..]), "a/b"] {
             let (c, e) = parse_commands(None, None, None, Some(bad));
             assert_eq!(
                 (c.revoke, e),

@@ -21,6 +21,18 @@ impl SessionId {
     pub fn random() -> Self {
         Self(Uuid::new_v4())
     }
+
+    /// The id's 16 bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+
+    /// The id with these 16 bytes.
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
+    }
 }
 
 /// Why a string is not a session id.

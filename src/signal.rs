@@ -74,6 +74,8 @@ pub enum Reason {
     RevokedByUser,
     /// `revoked_by_origin`: the origin ended it (`revoke-user`, `revoke-others`, a handle).
     RevokedByOrigin,
+    /// `revoked_by_admin`: an operator ended it through the admin API.
+    RevokedByAdmin,
 }
 
 impl Reason {
@@ -99,6 +101,7 @@ impl Reason {
             Self::Logout => "logout",
             Self::RevokedByUser => "revoked_by_user",
             Self::RevokedByOrigin => "revoked_by_origin",
+            Self::RevokedByAdmin => "revoked_by_admin",
         }
     }
 }
@@ -163,7 +166,7 @@ pub enum Signal {
     Deleted {
         /// The session.
         session_id: SessionId,
-        /// Who ended it: `logout`, `revoked_by_user`, `revoked_by_origin`.
+        /// Who ended it: `logout`, `revoked_by_user`, `revoked_by_origin`, `revoked_by_admin`.
         reason: Reason,
     },
     /// Deleting a session failed.

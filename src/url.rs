@@ -46,6 +46,50 @@ pub fn origin(url: &str) -> &str {
     &url[..end]
 }
 
+/// The first value of query parameter `name` in `url`, percent-decoded (`+` is a
+/// space); `None` when absent, empty, or not UTF-8 once decoded.
+#[must_use]
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == name))?
+        .1;
+    let decoded = decode(raw, true)?;
+    (!decoded.is_empty()).then_some(decoded)
+}
+
+/// A path segment percent-decoded (`+` stays `+`); `None` when not UTF-8 once decoded.
+#[must_use]
+pub fn decode_segment(raw: &str) -> Option<String> {
+    decode(raw, false)
+}
+
+/// `raw` percent-decoded, `+` a space in a query (`form`); `None` when not UTF-8 once
+/// decoded. A `%` not followed by two hex digits is kept as it is.
+fn decode(raw: &str, form: bool) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(u8::try_from(h * 16 + l).ok()?);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if form => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Where a request for `url` goes: the same path under `base` (ORIGIN_URL), or `url`
 /// itself in route mode.
 #[must_use]
@@ -97,6 +141,20 @@ pub fn normalize_base(raw: &str) -> Result<String, BaseUrlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_parameters_are_found_and_decoded() {
+        let u = "https://g.example/a?user=ann%40ex.com&x=&limit=5&name=a+b&bad=%FF#user=no";
+        assert_eq!(query_param(u, "user").as_deref(), Some("ann@ex.com"));
+        assert_eq!(query_param(u, "limit").as_deref(), Some("5"));
+        assert_eq!(query_param(u, "name").as_deref(), Some("a b"));
+        assert_eq!(query_param(u, "x"), None, "empty");
+        assert_eq!(query_param(u, "bad"), None, "not UTF-8");
+        assert_eq!(query_param(u, "missing"), None);
+        assert_eq!(query_param("https://g.example/a", "user"), None);
+        assert_eq!(decode_segment("a+b%2Fc%").as_deref(), Some("a+b/c%"));
+        assert_eq!(decode_segment("%e2%9c%93%4").as_deref(), Some("\u{2713}%4"));
+    }
 
     #[test]
     fn same_origin_checks() {

@@ -64,6 +64,10 @@ impl Key {
     }
 }
 
+fn derive(key: &Key, purpose: &str) -> [u8; 32] {
+    key.sign(&[b"sessiongate/v1/derive/", purpose.as_bytes()])
+}
+
 fn new_mac(key: &[u8]) -> HmacSha256 {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
     match HmacSha256::new_from_slice(key) {
@@ -119,10 +123,19 @@ impl Keyring {
     /// never encrypt), current first, each with its use.
     #[must_use]
     pub fn derived(&self, purpose: &str) -> Vec<([u8; 32], KeyUse)> {
-        let derive = |k: &Key| k.sign(&[b"sessiongate/v1/derive/", purpose.as_bytes()]);
-        let mut out = vec![(derive(&self.current), KeyUse::Current)];
-        out.extend(self.fallbacks.iter().map(|k| (derive(k), KeyUse::Fallback)));
+        let mut out = vec![(self.derived_current(purpose), KeyUse::Current)];
+        out.extend(
+            self.fallbacks
+                .iter()
+                .map(|k| (derive(k, purpose), KeyUse::Fallback)),
+        );
         out
+    }
+
+    /// The key derived from the current key for `purpose` (what new values use).
+    #[must_use]
+    pub fn derived_current(&self, purpose: &str) -> [u8; 32] {
+        derive(&self.current, purpose)
     }
 
     /// Which key, if any, made `tag` over `parts`, each compared in constant time (the

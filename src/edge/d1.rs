@@ -2,10 +2,14 @@
 //! [`crate::store::sql`].
 
 use super::SESSIONS_DB;
+use crate::device::Device;
 use crate::session::{Record, SessionId};
+use crate::signal::AuditRow;
 use crate::store::row::{data_json, Row};
 use crate::store::sql::{self, UpdateParams};
-use crate::store::{Store, StoreError, Update};
+use crate::store::{
+    Counts, Directory, Listed, SessionQuery, SignalQuery, Store, StoreError, Update,
+};
 use crate::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
@@ -14,6 +18,8 @@ use worker::{D1Database, D1PreparedStatement, Env};
 /// request path degrades the same way as when D1 is down.
 pub struct D1Store {
     db: Option<D1Database>,
+    /// The request's device context (JSON text), written with the session's writes.
+    device: Option<String>,
 }
 
 impl D1Store {
@@ -21,7 +27,15 @@ impl D1Store {
     pub fn from_env(env: &Env) -> Self {
         Self {
             db: env.d1(SESSIONS_DB).ok(),
+            device: None,
         }
+    }
+
+    /// The same store, its writes recorded as coming from `device`.
+    #[must_use]
+    pub fn seen_from(mut self, device: &Device) -> Self {
+        self.device = device.to_column();
+        self
     }
 
     /// The database, or the error of its missing binding.
@@ -133,6 +147,7 @@ impl Store for D1Store {
             r.absolute_expires_at
                 .map_or(JsValue::NULL, |t| int(t.unix())),
             int(r.updated_at.unix()),
+            opt_str(self.device.as_deref()),
         ];
         match self.run(sql::INSERT, &args).await? {
             0 => Err(StoreError::Revoked(r.id)),
@@ -152,6 +167,7 @@ impl Store for D1Store {
             p.values.into(),
             int(p.expires_at),
             int(p.now),
+            opt_str(self.device.as_deref()),
         ];
         self.run(sql::UPDATE, &args).await.map(|n| n > 0)
     }
@@ -171,16 +187,9 @@ impl Store for D1Store {
         self.count(sql::DELETE_USER, &[user_id.into()]).await
     }
 
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
-        let answer = self
-            .statement(sql::LIST_USER, &[user_id.into(), int(now.unix())])?
-            .all()
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
+        self.listed(sql::LIST_USER, &[user_id.into(), int(now.unix())])
             .await
-            .map_err(backend)?;
-        let rows: Vec<Row> = answer.results().map_err(|e| {
-            StoreError::Corrupt(format!("a session of {user_id} does not decode: {e}"))
-        })?;
-        rows.into_iter().map(Record::try_from).collect()
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
@@ -197,6 +206,112 @@ impl Store for D1Store {
             .await
             .map(drop)
     }
+}
+
+impl D1Store {
+    /// The sessions a listing statement returns.
+    async fn listed(&self, query: &str, args: &[JsValue]) -> Result<Vec<Listed>, StoreError> {
+        let answer = self.statement(query, args)?.all().await.map_err(backend)?;
+        let rows: Vec<Row> = answer
+            .results()
+            .map_err(|e| StoreError::Corrupt(format!("a listed session does not decode: {e}")))?;
+        rows.into_iter().map(Listed::try_from).collect()
+    }
+}
+
+impl Directory for D1Store {
+    async fn page(&self, q: &SessionQuery, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
+        let args = [
+            opt_str(q.user_id.as_deref()),
+            int(now.unix()),
+            before(q.before),
+            int(i64::from(q.limit)),
+        ];
+        self.listed(sql::LIST_PAGE, &args).await
+    }
+
+    async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError> {
+        let args = [id.to_string().into(), int(now.unix())];
+        Ok(self.listed(sql::SHOW, &args).await?.into_iter().next())
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let row: Option<Live> = self
+            .statement(sql::COUNT_LIVE, &[int(now.unix())])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.map_or(0, |r| r.n))
+    }
+
+    async fn count_signals(&self, since: Timestamp) -> Result<Counts, StoreError> {
+        let row: Option<Counts> = self
+            .statement(sql::COUNT_SIGNALS, &[int(since.unix())])?
+            .first(None)
+            .await
+            .map_err(backend)?;
+        Ok(row.unwrap_or_default())
+    }
+
+    async fn signals(&self, q: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError> {
+        let args = [
+            opt_str(q.session_id.map(|s| s.to_string()).as_deref()),
+            opt_str(q.user_id.as_deref()),
+            opt_str(q.name.as_deref()),
+            before(q.before),
+            int(i64::from(q.limit)),
+        ];
+        let answer = self
+            .statement(sql::LIST_SIGNALS, &args)?
+            .all()
+            .await
+            .map_err(backend)?;
+        let rows: Vec<Audit> = answer
+            .results()
+            .map_err(|e| StoreError::Corrupt(format!("an audit row does not decode: {e}")))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let row = AuditRow {
+                    id: r.id,
+                    name: r.name,
+                    session_id: r.session_id,
+                    user_id: r.user_id,
+                    payload: r.payload,
+                    at: Timestamp::from_unix(r.at),
+                };
+                (r.seq, row)
+            })
+            .collect())
+    }
+
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let args = [int(now.unix()), int(i64::from(limit))];
+        self.count(sql::PURGE_EXPIRED, &args).await
+    }
+}
+
+/// The cursor parameter.
+fn before(seq: Option<i64>) -> JsValue {
+    seq.map_or(JsValue::NULL, int)
+}
+
+/// A row of [`sql::COUNT_LIVE`].
+#[derive(serde::Deserialize)]
+struct Live {
+    n: u64,
+}
+
+/// A row of [`sql::LIST_SIGNALS`].
+#[derive(serde::Deserialize)]
+struct Audit {
+    id: String,
+    name: String,
+    session_id: Option<String>,
+    user_id: Option<String>,
+    payload: String,
+    at: i64,
+    seq: i64,
 }
 
 /// A row of [`sql::NOT_BEFORE`].

@@ -33,6 +33,9 @@ pub async fn handle(
         (api, Ok(cfg)) if api.starts_with("/__session/api/") => {
             sessions_api(&req, env, ctx, cfg, api, now).await
         }
+        (api, Ok(cfg)) if api.starts_with("/__session/admin/api/") => {
+            admin_api(&req, env, ctx, cfg, now).await
+        }
         _ => match env.get_binding::<Fetcher>(ASSETS) {
             Ok(assets) => {
                 let resp: worker::Response =
@@ -141,6 +144,43 @@ async fn sessions_api(
     };
     for c in set_cookies {
         resp.headers().append("set-cookie", &c)?;
+    }
+    Ok(resp)
+}
+
+/// `/__session/admin/api/...`: the operator's API, with the SESSION_ADMIN_TOKEN bearer
+/// (no cookies, so no same-origin rule); the answers are never cached.
+async fn admin_api(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    now: Timestamp,
+) -> Result<Response> {
+    let h = req.headers();
+    let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());
+    let authorization = h.get("authorization")?;
+    let (method, url) = (req.method(), req.url());
+    let call = gateway::admin::AdminCall {
+        method: &method,
+        url: &url,
+        authorization: authorization.as_deref(),
+        token: token.as_deref(),
+    };
+    let d1 = D1Store::from_env(env);
+    let d1 = match d1_for(cfg, &d1) {
+        Ok(d1) => d1,
+        Err(_) => return text(500, D1_MISSING),
+    };
+    let memory = super::entry::memory();
+    let cx = gateway::Context::new(cfg, now, false, &memory);
+    let answer = cx.admin(d1, call).await;
+    let status = answer.status;
+    Call::new(env, ctx, cfg, now, &h)?.report(answer.finished);
+    let resp = json_answer(status, &answer.body)?;
+    resp.headers().set("cache-control", "no-store")?;
+    if status == 401 {
+        resp.headers().set("www-authenticate", "Bearer")?;
     }
     Ok(resp)
 }

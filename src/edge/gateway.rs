@@ -9,6 +9,7 @@
 use super::d1::D1Store;
 use super::{log, respond, signals};
 use crate::config::{Config, StoreKind};
+use crate::device::{Device, Seen};
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
@@ -124,7 +125,7 @@ pub async fn handle(
     strip_owned(&headers, &cfg.headers)?;
     let inbound = take_cookies(&headers, cfg)?;
     let call = Call::new(env, ctx, cfg, now, &headers)?;
-    let d1 = D1Store::from_env(env);
+    let d1 = D1Store::from_env(env).seen_from(&device(&req, &headers)?);
     let Ok(d1) = d1_for(cfg, &d1) else {
         return respond::text(500, D1_MISSING);
     };
@@ -161,6 +162,24 @@ pub async fn handle(
         return Ok(resp);
     }
     finish(resp, n, &set_cookies)
+}
+
+/// Where the request comes from: its User-Agent, client address and `cf` location (the
+/// core bounds them and keeps only the address's network).
+fn device(req: &Request, headers: &Headers) -> Result<Device> {
+    let cf = js_sys::Reflect::get(req, &"cf".into()).unwrap_or_default();
+    let field = |name: &str| js_sys::Reflect::get(&cf, &name.into()).ok();
+    let text = |name: &str| field(name).and_then(|v| v.as_string());
+    let (user_agent, client_ip) = (headers.get("user-agent")?, headers.get("cf-connecting-ip")?);
+    let (country, city, colo) = (text("country"), text("city"), text("colo"));
+    Ok(Device::from_request(&Seen {
+        user_agent: user_agent.as_deref(),
+        client_ip: client_ip.as_deref(),
+        country: country.as_deref(),
+        city: city.as_deref(),
+        colo: colo.as_deref(),
+        asn: field("asn").and_then(|v| v.as_f64()),
+    }))
 }
 
 /// Adds this gateway to the hop mark; `false` when the request already carries it (it

@@ -1,6 +1,6 @@
 //! The self-service API of the logged-in user (`/__session/api/sessions`): list my
-//! sessions, revoke one by its handle, revoke every other. A session is named by a public
-//! handle, a MAC of its id, never the id itself: a list cannot be turned into cookies.
+//! sessions, revoke one by its handle, revoke every other. A session is named by its
+//! public [`handle`], never its id: a list cannot be turned into cookies.
 
 use super::backend::Backend;
 use super::journal::Level;
@@ -8,16 +8,16 @@ use super::resolve::Inbound;
 use super::{Context, Exchange, Finished};
 use crate::cookie::key::Keyring;
 use crate::cookie::{reference, set_cookie};
+use crate::handle;
 use crate::manager::SaveError;
 use crate::protocol::Commands;
 use crate::session::{Record, SessionId};
 use crate::signal::Reason;
-use crate::store::Store;
+use crate::store::{Listed, Store};
 use crate::write::Revocation;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 
 /// What the API answers: a status, a JSON body, and the request's journal and cookies.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,14 +28,6 @@ pub struct Answer {
     pub body: Value,
     /// Cookies, signals, log events, revocations for the queue.
     pub finished: Finished,
-}
-
-/// The public handle of session `id`: 128 bits of a MAC of the id under the current key,
-/// base64url. Stable for a key; useless as a cookie.
-#[must_use]
-pub fn handle(keys: &Keyring, id: &SessionId) -> String {
-    let mac = keys.sign(&[b"sessiongate/v1/handle\0", id.to_string().as_bytes()]);
-    URL_SAFE_NO_PAD.encode(&mac[..16])
 }
 
 impl Context<'_> {
@@ -58,10 +50,11 @@ impl Context<'_> {
             Ok(mine) => mine,
             Err(refused) => return refused,
         };
-        let keys = &self.cfg.keys;
+        let wanted = handle::open(&self.cfg.keys, wanted);
         let found = sessions
             .iter()
-            .find(|r| bool::from(handle(keys, &r.id).as_bytes().ct_eq(wanted.as_bytes())));
+            .map(|l| &l.record)
+            .find(|r| Some(r.id) == wanted);
         let Some(target) = found else {
             return self.answer(
                 404,
@@ -86,7 +79,7 @@ impl Context<'_> {
             Err(refused) => return refused,
         };
         let mut revoked = 0;
-        for target in sessions.iter().filter(|r| r.id != me) {
+        for target in sessions.iter().map(|l| &l.record).filter(|r| r.id != me) {
             self.end(d1, target, Reason::RevokedByUser).await;
             revoked += 1;
         }
@@ -99,7 +92,7 @@ impl Context<'_> {
         &self,
         d1: &S,
         inbound: &Inbound,
-    ) -> Result<(SessionId, Vec<Record>), Answer> {
+    ) -> Result<(SessionId, Vec<Listed>), Answer> {
         let (me, user) = match self.caller(d1, inbound).await {
             Ok(found) => found,
             Err(status) => return Err(self.answer(status, Value::Null, Vec::new())),
@@ -137,7 +130,7 @@ impl Context<'_> {
 
     /// Ends `target`, remembered by this isolate; `true` when D1 refused and the queue
     /// carries it.
-    async fn end<S: Store>(&self, d1: &S, target: &Record, why: Reason) -> bool {
+    pub(super) async fn end<S: Store>(&self, d1: &S, target: &Record, why: Reason) -> bool {
         self.memory.ended(target.id, self.now);
         let deleted = self.manager(Backend::D1(d1)).delete(&target.id, why).await;
         if matches!(deleted, Ok(()) | Err(SaveError::NotFound)) {
@@ -147,7 +140,7 @@ impl Context<'_> {
         true
     }
 
-    fn unavailable(&self, error: &str) -> Answer {
+    pub(super) fn unavailable(&self, error: &str) -> Answer {
         self.journal.log(
             Level::Error,
             "sessions_unavailable",
@@ -160,7 +153,7 @@ impl Context<'_> {
         )
     }
 
-    fn answer(&self, status: u16, body: Value, set_cookies: Vec<String>) -> Answer {
+    pub(super) fn answer(&self, status: u16, body: Value, set_cookies: Vec<String>) -> Answer {
         Answer {
             status,
             body,
@@ -212,16 +205,15 @@ impl<'a, S: Store> Exchange<'a, S> {
             }
             Err(Unlisted::Unavailable) => return,
         };
-        let keys = &self.cx.cfg.keys;
-        let named = |r: &&Record| {
-            cmds.revoke
-                .as_ref()
-                .is_some_and(|h| bool::from(handle(keys, &r.id).as_bytes().ct_eq(h.as_bytes())))
-        };
+        let named = cmds
+            .revoke
+            .as_ref()
+            .and_then(|h| handle::open(&self.cx.cfg.keys, h));
         let targets = sessions
             .iter()
+            .map(|l| &l.record)
             .filter(|r| r.id != me)
-            .filter(|r| cmds.actions.revoke_others || named(r));
+            .filter(|r| cmds.actions.revoke_others || Some(r.id) == named);
         let mut ended = 0;
         for target in targets {
             self.cx.end(d1, target, Reason::RevokedByOrigin).await;
@@ -237,19 +229,34 @@ impl<'a, S: Store> Exchange<'a, S> {
 }
 
 /// Sessions as the API and `<prefix>List` show them: by handle, `me` marked current.
-fn listed(keys: &Keyring, sessions: &[Record], me: SessionId) -> Vec<Value> {
+fn listed(keys: &Keyring, sessions: &[Listed], me: SessionId) -> Vec<Value> {
     sessions
         .iter()
-        .map(|r| {
-            json!({
-                "handle": handle(keys, &r.id),
-                "current": r.id == me,
-                "created_at": r.created_at.to_rfc3339(),
-                "last_seen_at": r.updated_at.to_rfc3339(),
-                "expires_at": r.expires_at.to_rfc3339(),
-            })
+        .map(|l| {
+            let mut shown = view(keys, l);
+            shown["current"] = json!(l.record.id == me);
+            shown
         })
         .collect()
+}
+
+/// One session as lists show it: its handle, times and device context (never its id or
+/// data).
+pub(super) fn view(keys: &Keyring, l: &Listed) -> Value {
+    let (r, d) = (&l.record, &l.device);
+    json!({
+        "handle": handle::of(keys, &r.id),
+        "created_at": r.created_at.to_rfc3339(),
+        "authenticated_at": l.authenticated_at.map(|t| t.to_rfc3339()),
+        "last_seen_at": r.updated_at.to_rfc3339(),
+        "expires_at": r.expires_at.to_rfc3339(),
+        "user_agent": d.user_agent,
+        "country": d.country,
+        "city": d.city,
+        "colo": d.colo,
+        "asn": d.asn,
+        "network": d.network,
+    })
 }
 
 /// Why the session's user's list could not be had.
@@ -262,7 +269,7 @@ enum Unlisted {
 
 impl<'a, S: Store> Exchange<'a, S> {
     /// The D1 store, this session's id and its user's live sessions.
-    async fn users_sessions(&self) -> Result<(&'a S, SessionId, Vec<Record>), Unlisted> {
+    async fn users_sessions(&self) -> Result<(&'a S, SessionId, Vec<Listed>), Unlisted> {
         let (Backend::D1(d1), Some(me), Some(user)) = (
             self.manager.store(),
             self.session.id(),

@@ -4,7 +4,7 @@
 use crate::session::{Record, SessionId};
 use crate::store::cookie::CookieStore;
 use crate::store::fallback::FallbackStore;
-use crate::store::{Store, StoreError, Update};
+use crate::store::{Listed, Store, StoreError, Update};
 use crate::time::Timestamp;
 
 /// The store of one request.
@@ -50,7 +50,7 @@ impl<S: Store> Store for Backend<'_, S> {
         each!(self, s => s.delete_user(user_id).await)
     }
 
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         each!(self, s => s.list_user(user_id, now).await)
     }
 

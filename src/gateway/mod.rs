@@ -14,6 +14,7 @@
 //!   or exchange.abandon()             the origin was unreachable
 //! ```
 
+pub mod admin;
 pub mod api;
 pub mod backend;
 pub mod cookies;

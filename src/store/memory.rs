@@ -1,6 +1,6 @@
 //! An in-memory store: for tests and for apps that want sessions without persistence.
 
-use super::{Store, StoreError, Update, UserChange};
+use super::{Listed, Store, StoreError, Update, UserChange};
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use std::cell::RefCell;
@@ -103,7 +103,7 @@ impl Store for MemoryStore {
         Ok(self.not_before.borrow().get(user_id).copied())
     }
 
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         let mut live: Vec<Record> = self
             .rows
             .borrow()
@@ -118,7 +118,7 @@ impl Store for MemoryStore {
                 .then(a.id.to_string().cmp(&b.id.to_string()))
         });
         live.truncate(100);
-        Ok(live)
+        Ok(live.into_iter().map(Listed::from).collect())
     }
 
     async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {

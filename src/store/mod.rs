@@ -18,9 +18,39 @@ pub(crate) mod conformance;
 #[cfg(test)]
 pub(crate) mod sqlite;
 
+#[cfg(test)]
+mod directory_tests;
+
+use crate::device::Device;
 use crate::session::{Record, SessionId};
+use crate::signal::AuditRow;
 use crate::time::Timestamp;
 use thiserror::Error;
+
+/// A session as lists show it: its record, where it was last used from and when its user
+/// last logged in (stores that do not record these give nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// The session.
+    pub record: Record,
+    /// Where it was last written from.
+    pub device: Device,
+    /// When its user last logged in.
+    pub authenticated_at: Option<Timestamp>,
+    /// Its place in insertion order (what pages go by; 0 where a store keeps none).
+    pub seq: i64,
+}
+
+impl From<Record> for Listed {
+    fn from(record: Record) -> Self {
+        Self {
+            record,
+            device: Device::default(),
+            authenticated_at: None,
+            seq: 0,
+        }
+    }
+}
 
 /// A store operation that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -88,7 +118,7 @@ pub trait Store {
     /// # Errors
     /// [`StoreError::Backend`] when the store fails, [`StoreError::Corrupt`] for a row
     /// that does not decode.
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         let _ = (user_id, now);
         Ok(Vec::new())
     }
@@ -112,4 +142,81 @@ pub trait Store {
         let _ = (user_id, at);
         Ok(())
     }
+}
+
+/// Which sessions a page lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Only this user's.
+    pub user_id: Option<String>,
+    /// Below this place in insertion order (the last row's `seq` of the page before).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Which audit rows a page lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalQuery {
+    /// Only this session's.
+    pub session_id: Option<SessionId>,
+    /// Only this user's.
+    pub user_id: Option<String>,
+    /// Only signals of this name.
+    pub name: Option<String>,
+    /// Below this place in insertion order (the last row's `seq` of the page before).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// Audit counts since a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Counts {
+    /// `session_created` signals.
+    pub created: u64,
+    /// `session_deleted` and `session_expired` signals.
+    pub ended: u64,
+}
+
+/// What an operator sees across users: the D1 store and its audit table (the admin API).
+#[allow(async_fn_in_trait)]
+pub trait Directory {
+    /// Live sessions at `now`, newest inserted first, as `query` asks.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails, [`StoreError::Corrupt`] for a row
+    /// that does not decode.
+    async fn page(&self, query: &SessionQuery, now: Timestamp) -> Result<Vec<Listed>, StoreError>;
+
+    /// The live session `id` at `now`.
+    ///
+    /// # Errors
+    /// As [`Directory::page`].
+    async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError>;
+
+    /// How many sessions are live at `now`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Audit counts since `since`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn count_signals(&self, since: Timestamp) -> Result<Counts, StoreError>;
+
+    /// Audit rows, newest recorded first, as `query` asks, each with its place in
+    /// insertion order.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn signals(&self, query: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError>;
+
+    /// Deletes up to `limit` sessions expired at `now`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }

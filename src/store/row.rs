@@ -1,7 +1,8 @@
 //! A `sessions` row as SQL returns it (columns of [`super::sql::LOAD`]), and its
 //! conversion to and from a [`Record`].
 
-use super::StoreError;
+use super::{Listed, StoreError};
+use crate::device::Device;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::Deserialize;
@@ -25,6 +26,15 @@ pub struct Row {
     pub updated_at: i64,
     /// `version`
     pub version: i64,
+    /// `context` (listed rows only): JSON text.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// `authenticated_at` (listed rows only).
+    #[serde(default)]
+    pub authenticated_at: Option<i64>,
+    /// `rowid` (listed rows only).
+    #[serde(default)]
+    pub seq: i64,
 }
 
 impl TryFrom<Row> for Record {
@@ -46,6 +56,21 @@ impl TryFrom<Row> for Record {
             absolute_expires_at: row.absolute_expires_at.map(Timestamp::from_unix),
             updated_at: Timestamp::from_unix(row.updated_at),
             version: row.version,
+        })
+    }
+}
+
+impl TryFrom<Row> for Listed {
+    type Error = StoreError;
+
+    fn try_from(mut row: Row) -> Result<Self, StoreError> {
+        let device = Device::from_column(row.context.take().as_deref());
+        let (authenticated_at, seq) = (row.authenticated_at.map(Timestamp::from_unix), row.seq);
+        Ok(Self {
+            record: Record::try_from(row)?,
+            device,
+            authenticated_at,
+            seq,
         })
     }
 }

@@ -7,30 +7,89 @@
 pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
      updated_at, version FROM sessions WHERE id = ?1";
 
-/// The live sessions of user `?1` at `?2`, newest first (at most 100).
-pub const LIST_USER: &str = "SELECT id, user_id, data, created_at, expires_at, \
-     absolute_expires_at, updated_at, version FROM sessions WHERE user_id = ?1 \
-     AND expires_at > ?2 AND (absolute_expires_at IS NULL OR absolute_expires_at > ?2) \
-     ORDER BY created_at DESC, id LIMIT 100";
+/// The columns of a listed session: [`LOAD`]'s, then `context`, `authenticated_at` and
+/// the rowid as `seq` (insertion order, what pages go by).
+macro_rules! listed_columns {
+    () => {
+        "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, updated_at, \
+         version, context, authenticated_at, rowid AS seq FROM sessions "
+    };
+}
+
+/// Live at the time parameter `$t`: neither the idle nor the absolute timeout has passed.
+macro_rules! live {
+    ($t:literal) => {
+        concat!(
+            "expires_at > ",
+            $t,
+            " AND (absolute_expires_at IS NULL OR absolute_expires_at > ",
+            $t,
+            ")"
+        )
+    };
+}
+
+/// The live sessions of user `?1` at `?2`, newest inserted first (at most 100).
+pub const LIST_USER: &str = concat!(
+    listed_columns!(),
+    "WHERE user_id = ?1 AND ",
+    live!("?2"),
+    " ORDER BY rowid DESC LIMIT 100"
+);
+
+/// A page of live sessions at `?2`, newest first by insertion (rowid): of user `?1`
+/// (NULL: all), below the cursor `?3` (NULL: from the start), at most `?4` rows. A
+/// session inserted meanwhile gets a higher rowid than any cursor, so it never shifts the
+/// pages still to come; a login keeps its row's place (the rowid survives the id change).
+pub const LIST_PAGE: &str = concat!(
+    listed_columns!(),
+    "WHERE (?1 IS NULL OR user_id = ?1) AND ",
+    live!("?2"),
+    " AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?4"
+);
+
+/// One live session by id (`?1`) at `?2`, with its context.
+pub const SHOW: &str = concat!(listed_columns!(), "WHERE id = ?1 AND ", live!("?2"));
+
+/// How many sessions are live at `?1`.
+pub const COUNT_LIVE: &str = concat!("SELECT count(*) AS n FROM sessions WHERE ", live!("?1"));
+
+/// Audit rows since `?1`: sessions created, and ended (deleted or expired).
+pub const COUNT_SIGNALS: &str = "SELECT \
+     coalesce(sum(name = 'session_created'), 0) AS created, \
+     coalesce(sum(name IN ('session_deleted', 'session_expired')), 0) AS ended \
+     FROM session_signals WHERE at >= ?1";
+
+/// A page of audit rows, newest recorded first (rowid, as [`LIST_PAGE`]): of session
+/// `?1`, user `?2`, name `?3` (each NULL: any), below the cursor `?4`, at most `?5` rows.
+pub const LIST_SIGNALS: &str = "SELECT id, name, session_id, user_id, payload, at, \
+     rowid AS seq FROM session_signals WHERE (?1 IS NULL OR session_id = ?1) \
+     AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR name = ?3) \
+     AND (?4 IS NULL OR rowid < ?4) ORDER BY rowid DESC LIMIT ?5";
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
-/// absolute_expires_at, updated_at. Not inserted (no row changed) when the id ended
+/// absolute_expires_at, updated_at, context (JSON text or NULL); a session created with a
+/// user was authenticated at its creation. Not inserted (no row changed) when the id ended
 /// before (`session_revocations`), or its user was revoked at or after its creation
 /// (`user_revocations`): a replayed insert never brings a session back.
 pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
-     absolute_expires_at, updated_at, version) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1 \
+     absolute_expires_at, updated_at, version, context, authenticated_at) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?2 IS NULL THEN NULL ELSE ?4 END \
      WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1) \
      AND NOT EXISTS (SELECT 1 FROM user_revocations WHERE user_id = ?2 AND not_before >= ?4)";
 
 /// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
 /// removing the touched keys, `?7` merge patch setting their new values (JSON text),
-/// `?8` expires_at, `?9` updated_at. SQLite's `json_patch` (RFC 7396) applies them to the
+/// `?8` expires_at, `?9` updated_at, `?10` the device context (NULL: keep). A user set is
+/// an authentication at `?9`; a user cleared clears it. SQLite's `json_patch` (RFC 7396) applies them to the
 /// data stored now, so concurrent changes of different keys both survive. A login of a
 /// user revoked at or after `?9` changes nothing (a login replayed from a pending cookie
 /// after a "log out everywhere").
 pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      user_id = CASE WHEN ?3 = 1 THEN ?4 ELSE user_id END, \
+     authenticated_at = CASE WHEN ?3 = 0 THEN authenticated_at WHEN ?4 IS NULL THEN NULL \
+     ELSE ?9 END, context = coalesce(?10, context), \
      data = json_patch(json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), ?7), \
      expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1 \
      AND NOT (?3 = 1 AND EXISTS (SELECT 1 FROM user_revocations \

@@ -4,12 +4,15 @@
 #![cfg(test)] // test-only: unwrap/expect/panic are assertions here
 
 use super::row::{data_json, Row};
-use super::{sql, Store, StoreError, Update};
+use super::{sql, Counts, Directory, Listed, SessionQuery, SignalQuery, Store, StoreError, Update};
+use crate::device::Device;
 use crate::session::{Record, SessionId};
+use crate::signal::AuditRow;
 use crate::time::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::cell::RefCell;
 
-pub(crate) struct SqliteStore(Connection);
+pub(crate) struct SqliteStore(Connection, RefCell<Option<String>>);
 
 fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -20,11 +23,23 @@ impl SqliteStore {
         let conn = Connection::open_in_memory().unwrap();
         for migration in [
             include_str!("../../migrations/0001_sessions.sql"),
+            include_str!("../../migrations/0002_session_signals.sql"),
             include_str!("../../migrations/0003_session_revocations.sql"),
+            include_str!("../../migrations/0004_session_context.sql"),
         ] {
             conn.execute_batch(migration).unwrap();
         }
-        Self(conn)
+        Self(conn, RefCell::new(None))
+    }
+
+    /// Writes from now on come from `device` (as a request's D1Store is made).
+    pub(crate) fn seen_from(&self, device: &Device) {
+        *self.1.borrow_mut() = device.to_column();
+    }
+
+    /// Runs `query` with `params` (tests add audit rows this way).
+    pub(crate) fn exec(&self, query: &str, params: impl rusqlite::Params) {
+        self.0.execute(query, params).unwrap();
     }
 }
 
@@ -39,6 +54,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         absolute_expires_at: r.get(5)?,
         updated_at: r.get(6)?,
         version: r.get(7)?,
+        context: None,
+        authenticated_at: None,
+        seq: 0,
+    })
+}
+
+/// A row of the listing statements: [`row`]'s columns, then context, authenticated_at.
+fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        context: r.get(8)?,
+        authenticated_at: r.get(9)?,
+        seq: r.get(10)?,
+        ..row(r)?
     })
 }
 
@@ -73,6 +101,7 @@ impl Store for SqliteStore {
                     r.expires_at.unix(),
                     r.absolute_expires_at.map(|t| t.unix()),
                     r.updated_at.unix(),
+                    *self.1.borrow(),
                 ],
             )
             .map_err(backend)
@@ -99,7 +128,8 @@ impl Store for SqliteStore {
                     p.reset,
                     p.values,
                     p.expires_at,
-                    p.now
+                    p.now,
+                    *self.1.borrow(),
                 ],
             )
             .map(|n| n > 0)
@@ -121,12 +151,12 @@ impl Store for SqliteStore {
         self.count(sql::DELETE_USER, user_id)
     }
 
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         let mut stmt = self.0.prepare(sql::LIST_USER).map_err(backend)?;
         let rows = stmt
-            .query_map(params![user_id, now.unix()], row)
+            .query_map(params![user_id, now.unix()], listed)
             .map_err(backend)?;
-        rows.map(|row| row.map_err(backend).and_then(Record::try_from))
+        rows.map(|row| row.map_err(backend).and_then(Listed::try_from))
             .collect()
     }
 
@@ -143,6 +173,73 @@ impl Store for SqliteStore {
             .execute(sql::REVOKE_BEFORE, params![user_id, at.unix()])
             .map(drop)
             .map_err(backend)
+    }
+}
+
+impl Directory for SqliteStore {
+    async fn page(&self, q: &SessionQuery, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
+        let mut stmt = self.0.prepare(sql::LIST_PAGE).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![q.user_id, now.unix(), q.before, q.limit], listed)
+            .map_err(backend)?;
+        rows.map(|row| row.map_err(backend).and_then(Listed::try_from))
+            .collect()
+    }
+
+    async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError> {
+        let row = self
+            .0
+            .query_row(sql::SHOW, params![id.to_string(), now.unix()], listed)
+            .optional()
+            .map_err(backend)?;
+        row.map(Listed::try_from).transpose()
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.0
+            .query_row(sql::COUNT_LIVE, [now.unix()], |r| r.get(0))
+            .map_err(backend)
+    }
+
+    async fn count_signals(&self, since: Timestamp) -> Result<Counts, StoreError> {
+        self.0
+            .query_row(sql::COUNT_SIGNALS, [since.unix()], |r| {
+                Ok(Counts {
+                    created: r.get(0)?,
+                    ended: r.get(1)?,
+                })
+            })
+            .map_err(backend)
+    }
+
+    async fn signals(&self, q: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError> {
+        let session = q.session_id.map(|s| s.to_string());
+        let mut stmt = self.0.prepare(sql::LIST_SIGNALS).map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![session, q.user_id, q.name, q.before, q.limit],
+                |r| {
+                    let row = AuditRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        session_id: r.get(2)?,
+                        user_id: r.get(3)?,
+                        payload: r.get(4)?,
+                        at: Timestamp::from_unix(r.get(5)?),
+                    };
+                    Ok((r.get(6)?, row))
+                },
+            )
+            .map_err(backend)?;
+        rows.map(|row| row.map_err(backend)).collect()
+    }
+
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare(sql::PURGE_EXPIRED).map_err(backend)?;
+        let rows = stmt
+            .query_map(params![now.unix(), limit], |_| Ok(()))
+            .map_err(backend)?;
+        Ok(rows.count() as u64)
     }
 }
 

@@ -3,8 +3,9 @@
 #![cfg(test)] // test-only: unwrap/expect/panic are assertions here
 
 use super::{per_store, Client, Flaky, Memory, Reply, T0};
-use crate::gateway::api::{handle, Answer};
+use crate::gateway::api::Answer;
 use crate::gateway::{Context, Inbound};
+use crate::handle::of as handle;
 use crate::signal::{Reason, Signal};
 use crate::store::Store;
 

@@ -4,6 +4,7 @@
 
 #![cfg(test)] // test-only: unwrap/expect/panic are assertions here
 
+mod admin;
 mod api;
 mod cookie_store;
 mod d1;
@@ -19,8 +20,10 @@ use crate::cookie::pending;
 use crate::cookie::reference::{self, Reference};
 use crate::protocol::StoreLabel;
 use crate::session::{Record, SessionId};
-use crate::signal::Signal;
-use crate::store::{Store, StoreError, Update};
+use crate::signal::{AuditRow, Signal};
+use crate::store::{
+    Counts, Directory, Listed, SessionQuery, SignalQuery, Store, StoreError, Update,
+};
 use crate::time::Timestamp;
 use crate::write::{Deferred, Revocation};
 use std::cell::Cell;
@@ -137,7 +140,7 @@ impl<S: Store> Store for Flaky<S> {
         self.inner.delete_user(user_id).await
     }
 
-    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Record>, StoreError> {
+    async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         self.read()?;
         self.inner.list_user(user_id, now).await
     }
@@ -319,6 +322,38 @@ pub(super) fn request_in<S: Store>(
             revocations,
         }
     })
+}
+
+impl<S: Store + Directory> Directory for Flaky<S> {
+    async fn page(&self, q: &SessionQuery, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
+        self.read()?;
+        self.inner.page(q, now).await
+    }
+
+    async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError> {
+        self.read()?;
+        self.inner.show(id, now).await
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.read()?;
+        self.inner.count_live(now).await
+    }
+
+    async fn count_signals(&self, since: Timestamp) -> Result<Counts, StoreError> {
+        self.read()?;
+        self.inner.count_signals(since).await
+    }
+
+    async fn signals(&self, q: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError> {
+        self.read()?;
+        self.inner.signals(q).await
+    }
+
+    async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        self.write()?;
+        self.inner.purge_expired(now, limit).await
+    }
 }
 
 /// A browser talking to the gateway over `d1` under `cfg`, times in seconds from `T0`.
