@@ -12,13 +12,19 @@ pub fn may_see_detail(authorization: Option<&str>, token: Option<&str>, request_
     bearer_matches(authorization, token) || is_loopback(request_url)
 }
 
-/// Whether `authorization` is `Bearer <token>` for a configured, non-empty token.
+/// Whether `authorization` is `Bearer <token>` (any case of `Bearer`) for a configured,
+/// non-empty token.
 #[must_use]
 pub fn bearer_matches(authorization: Option<&str>, token: Option<&str>) -> bool {
     let (Some(given), Some(token)) = (authorization, token.filter(|t| !t.is_empty())) else {
         return false;
     };
-    let Some(given) = given.strip_prefix("Bearer ") else {
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    let Some(given) = given
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .and_then(|_| given.get(7..))
+    else {
         return false;
     };
     given.as_bytes().ct_eq(token.as_bytes()).into()

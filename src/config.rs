@@ -17,7 +17,7 @@ const COOKIE_KEY_PURPOSE: &str = "cookie";
 const MAX_MINUTES: i64 = 400 * 24 * 60;
 
 /// A setting that is missing or invalid.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize)]
 #[error("{setting}: {problem}")]
 pub struct ConfigError {
     /// The environment variable at fault.
@@ -104,53 +104,99 @@ pub struct Config {
     pub signal_retry_secs: u32,
 }
 
+/// Every setting that is missing or invalid, in the order they are read (at least one).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", list(.0))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+fn list(problems: &[ConfigError]) -> String {
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    shown.join("; ")
+}
+
+impl ConfigErrors {
+    /// The first problem (there is always one).
+    #[must_use]
+    pub fn first(&self) -> Option<&ConfigError> {
+        self.0.first()
+    }
+}
+
+/// The problems found so far: a setting that fails is noted and reading goes on, so one
+/// answer names them all.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
 impl Config {
     /// Reads the configuration through `var`, which returns a variable's value or `None`
     /// when it is unset. An empty value counts as unset.
     ///
     /// # Errors
-    /// The first missing or invalid setting, named.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Every missing or invalid setting, each named.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let get = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let mut p = Problems::default();
 
-        let idle_min = minutes(&get, "SESSION_TIMEOUT_MINUTES", None)?;
-        if idle_min == 0 {
-            return Err(err("SESSION_TIMEOUT_MINUTES", "must be at least 1"));
-        }
-        let absolute_min = minutes(&get, "SESSION_ABSOLUTE_TIMEOUT_MINUTES", Some(10_080))?;
-        let renew_after_secs = integer(
-            &get,
-            "SESSION_RENEW_AFTER_SECONDS",
-            60,
-            0,
-            idle_min * 60 - 1,
-        )?;
+        let idle_min = p
+            .take(
+                minutes(&get, "SESSION_TIMEOUT_MINUTES", None).and_then(|m| match m {
+                    0 => Err(err("SESSION_TIMEOUT_MINUTES", "must be at least 1")),
+                    m => Ok(m),
+                }),
+            )
+            .unwrap_or(1);
+        let absolute_min = p
+            .take(minutes(
+                &get,
+                "SESSION_ABSOLUTE_TIMEOUT_MINUTES",
+                Some(10_080),
+            ))
+            .unwrap_or(0);
+        let renew_after_secs = p
+            .take(integer(
+                &get,
+                "SESSION_RENEW_AFTER_SECONDS",
+                60,
+                0,
+                idle_min * 60 - 1,
+            ))
+            .unwrap_or(0);
         let expiry = ExpiryPolicy {
             idle_secs: idle_min * 60,
             absolute_secs: absolute_min * 60,
             renew_after_secs,
         };
 
-        let cookie = cookie_config(&get)?;
-        let store = match get("SESSION_STORE").as_deref().map(str::trim) {
-            None | Some("d1") => StoreKind::D1,
-            Some("cookie") => StoreKind::Cookie,
-            Some(other) => {
-                return Err(err(
+        let cookie = p.take(cookie_config(&get));
+        let store = p
+            .take(match get("SESSION_STORE").as_deref().map(str::trim) {
+                None | Some("d1") => Ok(StoreKind::D1),
+                Some("cookie") => Ok(StoreKind::Cookie),
+                Some(other) => Err(err(
                     "SESSION_STORE",
                     format!("expected `d1` or `cookie`, got `{other}`"),
-                ))
-            }
-        };
+                )),
+            })
+            .unwrap_or(StoreKind::D1);
 
-        let secret = get("SESSION_SECRET").ok_or_else(|| {
+        let secret = p.take(get("SESSION_SECRET").ok_or_else(|| {
             err(
                 "SESSION_SECRET",
                 "is required (set it with `wrangler secret put SESSION_SECRET`)",
             )
-        })?;
-        let current = Key::derive(secret.as_bytes(), COOKIE_KEY_PURPOSE)
-            .map_err(|e| err("SESSION_SECRET", e.to_string()))?;
+        }));
+        let current = secret.as_ref().and_then(|secret| {
+            p.take(
+                Key::derive(secret.as_bytes(), COOKIE_KEY_PURPOSE)
+                    .map_err(|e| err("SESSION_SECRET", e.to_string())),
+            )
+        });
         let mut fallbacks = Vec::new();
         for (i, old) in get("SESSION_SECRET_FALLBACKS")
             .unwrap_or_default()
@@ -160,43 +206,81 @@ impl Config {
             .enumerate()
         {
             let key = Key::derive(old.as_bytes(), COOKIE_KEY_PURPOSE)
-                .map_err(|e| err("SESSION_SECRET_FALLBACKS", format!("entry {}: {e}", i + 1)))?;
-            fallbacks.push(key);
+                .map_err(|e| err("SESSION_SECRET_FALLBACKS", format!("entry {}: {e}", i + 1)));
+            fallbacks.extend(p.take(key));
         }
 
-        let origin_url = get("ORIGIN_URL")
-            .map(|u| crate::url::normalize_base(&u))
-            .transpose()
-            .map_err(|e| err("ORIGIN_URL", e.to_string()))?;
-        let origin_secret = get("ORIGIN_SECRET").map(Secret);
-        if let Some(s) = &origin_secret {
-            if s.0.len() < 32 {
-                return Err(err(
-                    "ORIGIN_SECRET",
-                    format!("key is too short: expected >= 32 bytes, got {}", s.0.len()),
-                ));
-            }
-            // The origin holds ORIGIN_SECRET: were it a cookie secret, it could mint cookies.
-            let cookie_secrets = get("SESSION_SECRET_FALLBACKS").unwrap_or_default();
-            // Compared as each is used: SESSION_SECRET whole, the fallbacks trimmed.
-            let same = |other: &str| bool::from(s.0.as_bytes().ct_eq(other.as_bytes()));
-            if same(&secret) || cookie_secrets.split(',').map(str::trim).any(same) {
-                return Err(err(
-                    "ORIGIN_SECRET",
-                    "must differ from SESSION_SECRET and its fallbacks (the origin could mint cookies)",
-                ));
-            }
-        }
+        let origin_url = p
+            .take(
+                get("ORIGIN_URL")
+                    .map(|u| crate::url::normalize_base(&u))
+                    .transpose()
+                    .map_err(|e| err("ORIGIN_URL", e.to_string())),
+            )
+            .flatten();
+        let origin_secret = p
+            .take(origin_secret(&get, secret.as_deref().unwrap_or_default()))
+            .flatten();
 
-        let strict = boolean(&get, "SESSION_STRICT_REVOCATION", false)?;
+        let strict = p
+            .take(boolean(&get, "SESSION_STRICT_REVOCATION", false))
+            .unwrap_or(false);
         let prefix = get("SESSION_HEADER_PREFIX").unwrap_or_else(|| "X-Session-".to_owned());
-        let headers = HeaderNames::new(prefix.trim())
-            .map_err(|e| err("SESSION_HEADER_PREFIX", e.to_string()))?;
+        let headers = p.take(
+            HeaderNames::new(prefix.trim())
+                .map_err(|e| err("SESSION_HEADER_PREFIX", e.to_string())),
+        );
+        let signals = p.take(
+            get("SESSION_SIGNAL_FILTER")
+                .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
+                .map_err(|e| err("SESSION_SIGNAL_FILTER", e.to_string())),
+        );
+        // Within what origins' HTTP servers accept for all headers (8-16 KB).
+        let header_budget = p.take(integer(
+            &get,
+            "SESSION_HEADER_BUDGET_BYTES",
+            8192,
+            256,
+            65_536,
+        ));
+        let list_paths = p.take(list_paths(&get));
+        let worker_name = p.take(worker_name(&get));
+        let fallback_window_secs = p.take(fallback_window(&get, expiry.idle_secs, strict));
+        let signal_retention_days =
+            p.take(integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650));
+        // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
+        let signal_retry_secs =
+            p.take(integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200));
 
-        let signals = get("SESSION_SIGNAL_FILTER")
-            .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
-            .map_err(|e| err("SESSION_SIGNAL_FILTER", e.to_string()))?;
-
+        let (
+            Some(cookie),
+            Some(current),
+            Some(headers),
+            Some(signals),
+            Some(header_budget),
+            Some(list_paths),
+            Some(worker_name),
+            Some(fallback_window_secs),
+            Some(signal_retention_days),
+            Some(signal_retry_secs),
+        ) = (
+            cookie,
+            current,
+            headers,
+            signals,
+            header_budget,
+            list_paths,
+            worker_name,
+            fallback_window_secs,
+            signal_retention_days,
+            signal_retry_secs,
+        )
+        else {
+            return Err(ConfigErrors(p.0));
+        };
+        if !p.0.is_empty() {
+            return Err(ConfigErrors(p.0));
+        }
         Ok(Self {
             expiry,
             pending_cookie: cookie.pending(),
@@ -206,20 +290,82 @@ impl Config {
             origin_url,
             origin_secret,
             headers,
-            // Within what origins' HTTP servers accept for all headers (8-16 KB).
-            header_budget: integer(&get, "SESSION_HEADER_BUDGET_BYTES", 8192, 256, 65_536)?
-                as usize,
+            header_budget: header_budget as usize,
             signals,
-            list_paths: list_paths(&get)?,
+            list_paths,
             admin_token: get("SESSION_ADMIN_TOKEN").map(Secret),
-            worker_name: worker_name(&get)?,
-            fallback_window_secs: fallback_window(&get, expiry.idle_secs, strict)?,
+            worker_name,
+            fallback_window_secs,
             strict_revocation: strict,
-            signal_retention_days: integer(&get, "SESSION_SIGNAL_RETENTION_DAYS", 30, 0, 3650)?,
-            // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
-            signal_retry_secs: integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200)? as u32,
+            signal_retention_days,
+            signal_retry_secs: signal_retry_secs as u32,
         })
     }
+}
+
+impl Config {
+    /// The effective settings by variable name, for the operator's health detail:
+    /// secrets only as `set` or `unset`, never their value.
+    #[must_use]
+    pub fn summary(&self) -> serde_json::Value {
+        let set = |on: bool| if on { "set" } else { "unset" };
+        let signals = match &self.signals {
+            SignalFilter::All => "all".to_owned(),
+            SignalFilter::None => "none".to_owned(),
+            SignalFilter::Only(names) => names.join(","),
+        };
+        serde_json::json!({
+            "SESSION_STORE": match self.store { StoreKind::D1 => "d1", StoreKind::Cookie => "cookie" },
+            "ORIGIN_URL": self.origin_url,
+            "SESSION_TIMEOUT_MINUTES": self.expiry.idle_secs / 60,
+            "SESSION_ABSOLUTE_TIMEOUT_MINUTES": self.expiry.absolute_secs / 60,
+            "SESSION_RENEW_AFTER_SECONDS": self.expiry.renew_after_secs,
+            "SESSION_COOKIE_NAME": self.cookie.name,
+            "SESSION_COOKIE_SECURE": self.cookie.secure,
+            "SESSION_COOKIE_SAMESITE": self.cookie.same_site.as_str(),
+            "SESSION_COOKIE_DOMAIN": self.cookie.domain,
+            "SESSION_COOKIE_PATH": self.cookie.path,
+            "SESSION_SECRET": "set",
+            "SESSION_SECRET_FALLBACKS": self.keys.fallbacks(),
+            "ORIGIN_SECRET": set(self.origin_secret.is_some()),
+            "SESSION_ADMIN_TOKEN": set(self.admin_token.is_some()),
+            "SESSION_HEADER_BUDGET_BYTES": self.header_budget,
+            "SESSION_LIST_PATHS": self.list_paths,
+            "SESSION_SIGNAL_FILTER": signals,
+            "SESSION_SIGNAL_RETENTION_DAYS": self.signal_retention_days,
+            "SESSION_SIGNAL_RETRY_SECONDS": self.signal_retry_secs,
+            "SESSION_FALLBACK_WINDOW_SECONDS": self.fallback_window_secs,
+            "SESSION_STRICT_REVOCATION": self.strict_revocation,
+            "WORKER_NAME": self.worker_name,
+        })
+    }
+}
+
+/// ORIGIN_SECRET: at least 32 bytes, and never one of the cookie secrets (`secret` and
+/// SESSION_SECRET_FALLBACKS): the origin holds it, and could then mint cookies.
+fn origin_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    secret: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    let Some(s) = get("ORIGIN_SECRET") else {
+        return Ok(None);
+    };
+    if s.len() < 32 {
+        return Err(err(
+            "ORIGIN_SECRET",
+            format!("key is too short: expected >= 32 bytes, got {}", s.len()),
+        ));
+    }
+    let cookie_secrets = get("SESSION_SECRET_FALLBACKS").unwrap_or_default();
+    // Compared as each is used: SESSION_SECRET whole, the fallbacks trimmed.
+    let same = |other: &str| bool::from(s.as_bytes().ct_eq(other.as_bytes()));
+    if same(secret) || cookie_secrets.split(',').map(str::trim).any(same) {
+        return Err(err(
+            "ORIGIN_SECRET",
+            "must differ from SESSION_SECRET and its fallbacks (the origin could mint cookies)",
+        ));
+    }
+    Ok(Some(Secret(s)))
 }
 
 /// SESSION_LIST_PATHS: path prefixes, each starting with `/`.
@@ -421,7 +567,7 @@ mod tests {
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
         let mut map: HashMap<&str, &str> = [
             ("SESSION_TIMEOUT_MINUTES", "180"),
             ("SESSION_SECRET", SECRET),
@@ -433,6 +579,34 @@ mod tests {
 
     fn problem(vars: &[(&str, &str)]) -> String {
         parse(vars).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let errors = parse(&[
+            ("SESSION_SECRET", ""),
+            ("SESSION_RENEW_AFTER_SECONDS", "soon"),
+            ("ORIGIN_URL", "ftp://x"),
+            ("SESSION_STORE", "redis"),
+        ])
+        .unwrap_err();
+        let settings: Vec<&str> = errors.0.iter().map(|e| e.setting).collect();
+        assert_eq!(
+            settings,
+            [
+                "SESSION_RENEW_AFTER_SECONDS",
+                "SESSION_STORE",
+                "SESSION_SECRET",
+                "ORIGIN_URL"
+            ]
+        );
+        assert_eq!(
+            errors.first().map(|e| e.setting),
+            Some("SESSION_RENEW_AFTER_SECONDS")
+        );
+        assert!(errors
+            .to_string()
+            .contains("; SESSION_STORE: expected `d1` or `cookie`"));
     }
 
     #[test]
@@ -465,7 +639,8 @@ mod tests {
     #[test]
     fn required_settings_are_named() {
         let e = Config::from_vars(|_| None).unwrap_err();
-        assert_eq!(e.setting, "SESSION_TIMEOUT_MINUTES");
+        let settings: Vec<&str> = e.0.iter().map(|e| e.setting).collect();
+        assert_eq!(settings, ["SESSION_TIMEOUT_MINUTES", "SESSION_SECRET"]);
         assert_eq!(
             problem(&[("SESSION_SECRET", "")]),
             "SESSION_SECRET: is required (set it with `wrangler secret put SESSION_SECRET`)"

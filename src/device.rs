@@ -146,7 +146,9 @@ fn v6_network(ip: &str) -> Option<String> {
         }
         s.split(':')
             .map(|g| match g.len() {
-                1..=4 => u16::from_str_radix(g, 16).ok(),
+                1..=4 if g.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    u16::from_str_radix(g, 16).ok()
+                }
                 _ => None,
             })
             .collect()
@@ -239,6 +241,7 @@ mod tests {
             "1::2::3",
             "12345::",
             "1:2:3:4:5:6:7::8",
+            "+1:2::",
         ] {
             assert_eq!(seen(bad).network, None, "{bad:?}");
         }

@@ -19,6 +19,7 @@
 //! - [`manager`]: [`manager::SessionManager`], load/save/renew/delete with signals;
 //! - [`signal`]: lifecycle signals, their typed reasons and their envelope;
 //! - [`device`]: where a session is used from (User-Agent, coarse location, network);
+//! - [`health`]: what `/__session/health` reports, and the route-mode hint in local dev;
 //! - [`handle`](mod@handle): the public handle that lists show instead of a session id;
 //! - [`cookie`]: keys, one codec per cookie on one signed layout, `Cookie` parsing and
 //!   `Set-Cookie` building;
@@ -41,6 +42,7 @@ pub mod device;
 pub mod expiry;
 pub mod gateway;
 pub mod handle;
+pub mod health;
 pub mod manager;
 pub mod patch;
 pub mod protocol;

@@ -325,26 +325,61 @@ test("an unreachable origin gives 502 and writes nothing", async () => {
   }
 });
 
-test("health reports config and D1; a bad setting is named and blocks proxying", async () => {
+test("health reports config and D1; every bad setting is named at once and blocks proxying", async () => {
   const ok = await gate.health();
   assert.equal(ok.status, 200);
   const body = await ok.json();
   assert.equal(body.status, "ok");
   assert.equal(body.d1, "ok");
   assert.equal(body.queue, "ok");
+  assert.equal(body.mode, "proxy");
+  assert.equal(body.settings.SESSION_SECRET, "set");
+  assert.equal(body.settings.SESSION_TIMEOUT_MINUTES, 30);
 
-  const broken = await startGateway(origin.url, { SESSION_SECRET: "hunter2hunter2" });
+  const broken = await startGateway(origin.url, { SESSION_SECRET: "hunter2hunter2", SESSION_STORE: "redis" });
   try {
     const res = await broken.health();
     assert.equal(res.status, 503);
     const j = await res.json();
-    assert.equal(j.config.setting, "SESSION_SECRET");
-    assert.equal(j.config.problem, "key is too short: expected >= 32 bytes, got 14");
+    assert.deepEqual(j.config.map((p) => p.setting), ["SESSION_STORE", "SESSION_SECRET"]);
+    assert.equal(j.config[1].problem, "key is too short: expected >= 32 bytes, got 14");
     assert.ok(!JSON.stringify(j).includes("hunter2"), "secret not echoed");
     const proxied = await broken.fetch("/anything");
     assert.equal(proxied.status, 500);
     assert.match(await proxied.text(), /misconfigured/);
   } finally {
     await broken.dispose();
+  }
+});
+
+test("health names missing migrations with the command that applies them; the origin's reachability is reported", async () => {
+  const stale = await startGateway("http://127.0.0.1:9");
+  try {
+    await stale.db.prepare("DROP TABLE user_revocations").run();
+    const res = await stale.health();
+    assert.equal(res.status, 503);
+    const j = await res.json();
+    assert.match(j.d1.error, /no such table: user_revocations/);
+    assert.match(j.d1.hint, /wrangler d1 migrations apply SESSIONS_DB/);
+    assert.equal(j.origin.reachable, false, "nothing listens on port 9");
+    assert.equal(j.origin.url, "http://127.0.0.1:9");
+  } finally {
+    await stale.dispose();
+  }
+});
+
+test("route mode under local dev says what to set instead of looping", async () => {
+  const route = await startGateway(undefined, { ORIGIN_URL: null });
+  try {
+    const res = await route.mf.dispatchFetch("http://127.0.0.1:8787/page");
+    assert.equal(res.status, 502);
+    const text = await res.text();
+    assert.match(text, /ORIGIN_URL is not set/);
+    assert.match(text, /npm run dev -- --origin/);
+    const health = await (await route.mf.dispatchFetch("http://127.0.0.1:8787/__session/health")).json();
+    assert.equal(health.mode, "route");
+    assert.match(health.origin, /route mode/);
+  } finally {
+    await route.dispose();
   }
 });

@@ -247,8 +247,9 @@ test("public health says only whether the gateway is up; detail needs the admin 
     const wrong = await gate.fetch("/__session/health", { headers: { authorization: "Bearer guess" } });
     assert.deepEqual(await wrong.json(), { status: "error" });
     const detail = await (await gate.health()).json();
-    assert.equal(detail.origin, origin.url);
-    assert.match(detail.d1, /injected failure/);
+    assert.deepEqual(detail.origin, { url: origin.url, reachable: true, status: 200 });
+    assert.match(detail.d1.error, /injected failure/);
+    assert.equal(detail.d1.hint, undefined, "an outage is not a migration problem");
   } finally {
     await gate.failD1("none");
   }
@@ -262,8 +263,8 @@ test("ORIGIN_SECRET equal to a cookie secret is refused: the origin could mint c
       const res = await same.fetch("/anything");
       assert.equal(res.status, 500);
       const health = await (await same.health()).json();
-      assert.equal(health.config.setting, "ORIGIN_SECRET");
-      assert.match(health.config.problem, /must differ from SESSION_SECRET/);
+      assert.equal(health.config[0].setting, "ORIGIN_SECRET");
+      assert.match(health.config[0].problem, /must differ from SESSION_SECRET/);
       assert.ok(!JSON.stringify(health).includes(vars.ORIGIN_SECRET), "not echoed");
     } finally {
       await same.dispose();
@@ -387,8 +388,8 @@ test("the default cookie is __Host-session_id (no planting from a sibling subdom
   try {
     assert.equal((await lower.fetch("/x")).status, 500);
     const health = await (await lower.health()).json();
-    assert.equal(health.config.setting, "SESSION_COOKIE_NAME");
-    assert.match(health.config.problem, /__Host-. prefix requires/);
+    assert.equal(health.config[0].setting, "SESSION_COOKIE_NAME");
+    assert.match(health.config[0].problem, /__Host-. prefix requires/);
   } finally {
     await lower.dispose();
   }

@@ -113,6 +113,12 @@ impl Keyring {
         Self { current, fallbacks }
     }
 
+    /// How many retired keys are still accepted.
+    #[must_use]
+    pub fn fallbacks(&self) -> usize {
+        self.fallbacks.len()
+    }
+
     /// MAC of `parts` under the current key.
     #[must_use]
     pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {

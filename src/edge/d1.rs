@@ -215,7 +215,12 @@ impl D1Store {
         let rows: Vec<Row> = answer
             .results()
             .map_err(|e| StoreError::Corrupt(format!("a listed session does not decode: {e}")))?;
-        rows.into_iter().map(Listed::try_from).collect()
+        // A row that does not decode is a dead session (loading it starts a fresh one):
+        // it is left out rather than failing the whole list.
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Listed::try_from(r).ok())
+            .collect())
     }
 }
 
@@ -227,7 +232,8 @@ impl Directory for D1Store {
             before(q.before),
             int(i64::from(q.limit)),
         ];
-        self.listed(sql::LIST_PAGE, &args).await
+        self.listed(sql::list_page(q.user_id.is_some()), &args)
+            .await
     }
 
     async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError> {
@@ -262,7 +268,14 @@ impl Directory for D1Store {
             int(i64::from(q.limit)),
         ];
         let answer = self
-            .statement(sql::LIST_SIGNALS, &args)?
+            .statement(
+                sql::list_signals(
+                    q.session_id.is_some(),
+                    q.user_id.is_some(),
+                    q.name.is_some(),
+                ),
+                &args,
+            )?
             .all()
             .await
             .map_err(backend)?;
@@ -285,6 +298,16 @@ impl Directory for D1Store {
             .collect())
     }
 
+    async fn end_user(&self, user_id: &str) -> Result<Vec<SessionId>, StoreError> {
+        let answer = self
+            .statement(sql::DELETE_USER, &[user_id.into()])?
+            .all()
+            .await
+            .map_err(backend)?;
+        let rows: Vec<Ended> = answer.results().map_err(backend)?;
+        Ok(rows.iter().filter_map(|r| r.id.parse().ok()).collect())
+    }
+
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         let args = [int(now.unix()), int(i64::from(limit))];
         self.count(sql::PURGE_EXPIRED, &args).await
@@ -294,6 +317,12 @@ impl Directory for D1Store {
 /// The cursor parameter.
 fn before(seq: Option<i64>) -> JsValue {
     seq.map_or(JsValue::NULL, int)
+}
+
+/// A row a delete returns.
+#[derive(serde::Deserialize)]
+struct Ended {
+    id: String,
 }
 
 /// A row of [`sql::COUNT_LIVE`].

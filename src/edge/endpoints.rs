@@ -6,8 +6,9 @@ use super::gateway::{d1_for, Call, D1_MISSING};
 use super::respond::{respond, text};
 use super::{log, ASSETS, SESSION_SIGNALS};
 use crate::admin;
-use crate::config::{Config, ConfigError, StoreKind};
+use crate::config::{Config, ConfigErrors, StoreKind};
 use crate::gateway::{self, Inbound};
+use crate::health::{Checks, D1Check, OriginCheck};
 use crate::time::Timestamp;
 use crate::url::same_origin;
 use serde_json::json;
@@ -19,7 +20,7 @@ pub async fn handle(
     req: Request,
     env: &Env,
     ctx: &Context,
-    cfg: &std::result::Result<Config, ConfigError>,
+    cfg: &std::result::Result<Config, ConfigErrors>,
     path: &str,
     now: Timestamp,
 ) -> Result<Response> {
@@ -204,49 +205,41 @@ fn from_the_site(req: &Request) -> Result<bool> {
 }
 
 /// `GET /__session/health`: 200 when the configuration and the store are fine (signals
-/// are optional), else 503. The public answer is only that status; configuration, store,
-/// queue and origin detail go to the admin token's bearer or a loopback caller (local
-/// dev). Errors name the setting, never a secret's value.
+/// are optional), else 503. The public answer is only that status; every check in words
+/// (see [`crate::health`]) goes to the admin token's bearer or a loopback caller (local
+/// dev), who also get the origin probed. Errors name the setting, never a secret's value.
 async fn health(
     req: &Request,
     env: &Env,
-    cfg: &std::result::Result<Config, ConfigError>,
+    cfg: &std::result::Result<Config, ConfigErrors>,
 ) -> Result<Response> {
-    let config = match cfg {
-        Ok(_) => json!("ok"),
-        Err(e) => json!({ "setting": e.setting, "problem": e.problem }),
-    };
     let store = D1Store::from_env(env);
-    // The cookie store needs no D1; D1 without its binding is an error, said as such.
-    let cookie_mode = cfg.as_ref().is_ok_and(|c| c.store == StoreKind::Cookie);
-    let d1 = match (cookie_mode, store.db()) {
-        (true, _) => Ok(()),
-        (false, Err(_)) => Err(D1_MISSING.trim_end().to_owned()),
-        (false, Ok(_)) => store.ping().await.map_err(|e| e.to_string()),
+    let d1 = match (cfg.as_ref().map(|c| c.store), store.db()) {
+        (Ok(StoreKind::Cookie), _) => D1Check::NotUsed,
+        (_, Err(_)) => D1Check::Missing,
+        (_, Ok(_)) => match store.ping().await {
+            Ok(()) => D1Check::Ok,
+            Err(e) => D1Check::Failed(e.to_string()),
+        },
     };
-    let queue = match env.queue(SESSION_SIGNALS) {
-        Ok(_) => json!("ok"),
-        Err(_) => json!(format!(
-            "binding {SESSION_SIGNALS} is missing: signals are not sent"
-        )),
+    let mut checks = Checks {
+        config: cfg,
+        d1,
+        queue_bound: env.queue(SESSION_SIGNALS).is_ok(),
+        origin: OriginCheck::NotChecked,
     };
-    let ok = cfg.is_ok() && d1.is_ok();
-    let status = if ok { 200 } else { 503 };
     // Read apart from the configuration, so a broken configuration can still be seen.
     let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());
     let authorization = req.headers().get("authorization")?;
+    let status = checks.status();
     if !admin::may_see_detail(authorization.as_deref(), token.as_deref(), &req.url()) {
-        let body = json!({ "status": if ok { "ok" } else { "error" } });
-        return respond(status, "application/json", &body.to_string());
+        return respond(status, "application/json", &checks.bare().to_string());
     }
-    let body = json!({
-        "status": if ok { "ok" } else { "error" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "config": config,
-        "store": if cookie_mode { "cookie" } else { "d1" },
-        "d1": if cookie_mode { json!("not used") } else { d1.err().map_or(json!("ok"), |e| json!(e)) },
-        "queue": queue,
-        "origin": cfg.as_ref().ok().map(|c| c.origin_url.as_deref().unwrap_or("route")),
-    });
-    respond(status, "application/json", &body.to_string())
+    if let Ok(cfg) = cfg {
+        checks.origin = match &cfg.origin_url {
+            None => OriginCheck::Route,
+            Some(url) => super::gateway::probe(url, &cfg.worker_name).await,
+        };
+    }
+    respond(status, "application/json", &checks.detail().to_string())
 }

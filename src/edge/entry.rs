@@ -1,7 +1,7 @@
 //! The gateway's fetch entry and its per-isolate configuration.
 
 use super::{config_from_env, endpoints, gateway, log, respond, RESERVED_PREFIX};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigErrors};
 use crate::gateway::memory::Memory;
 use crate::time::Timestamp;
 use serde_json::json;
@@ -11,7 +11,7 @@ use worker::{event, js_sys, web_sys, Context, Env, Result};
 
 thread_local! {
     /// Parsed once per isolate: vars and secrets cannot change under a running isolate.
-    static CONFIG: OnceCell<Rc<Result<Config, ConfigError>>> = const { OnceCell::new() };
+    static CONFIG: OnceCell<Rc<Result<Config, ConfigErrors>>> = const { OnceCell::new() };
     /// The revocations this isolate knows of.
     static MEMORY: Rc<Memory> = Rc::new(Memory::default());
 }
@@ -21,15 +21,12 @@ pub fn memory() -> Rc<Memory> {
     MEMORY.with(Rc::clone)
 }
 
-pub fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+pub fn config(env: &Env) -> Rc<Result<Config, ConfigErrors>> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
             let parsed = config_from_env(env);
             if let Err(e) = &parsed {
-                log::error(
-                    "config_invalid",
-                    json!({ "setting": e.setting, "problem": e.problem }),
-                );
+                log::error("config_invalid", json!({ "problems": e.0 }));
             }
             Rc::new(parsed)
         })

@@ -13,6 +13,7 @@ use crate::device::{Device, Seen};
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
+use crate::health::{self, OriginCheck};
 use crate::protocol::HeaderNames;
 use crate::proxy;
 use crate::time::Timestamp;
@@ -116,6 +117,10 @@ pub async fn handle(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
+    if let Some(hint) = health::route_mode_in_dev(cfg, &req.url()) {
+        log::error("route_mode_on_loopback", json!({ "url": req.url() }));
+        return respond::text(502, hint);
+    }
     let headers = Headers::new_with_headers(&req.headers())?;
     if !mark_hop(&headers, cfg)? {
         let fields = json!({ "url": req.url(), "origin": cfg.origin_url });
@@ -162,6 +167,37 @@ pub async fn handle(
         return Ok(resp);
     }
     finish(resp, n, &set_cookies)
+}
+
+/// Whether the origin at `url` answers a plain `GET /` (for the operator's health
+/// detail). It carries the hop mark, so an ORIGIN_URL that points back at this gateway
+/// answers 508 at once instead of looping.
+pub async fn probe(url: &str, worker: &str) -> OriginCheck {
+    let sent = async {
+        let init = RequestInit::new();
+        init.set_method("GET");
+        init.set_redirect(RequestRedirect::Manual);
+        let headers = Headers::new()?;
+        headers.set(proxy::HOP_HEADER, worker)?;
+        init.set_headers(&headers);
+        let req = Request::new_with_str_and_init(&format!("{url}/"), &init)?;
+        let global: worker::web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        JsFuture::from(global.fetch_with_request(&req)).await
+    };
+    match sent.await {
+        Ok(resp) => match resp.dyn_into::<Response>() {
+            Ok(r) => OriginCheck::Answered(r.status()),
+            Err(_) => OriginCheck::Unreachable("not a response".into()),
+        },
+        Err(e) => OriginCheck::Unreachable(js_error(&e)),
+    }
+}
+
+/// A thrown JS value's message.
+fn js_error(e: &worker::wasm_bindgen::JsValue) -> String {
+    e.as_string()
+        .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()))
+        .unwrap_or_else(|| "unknown error".to_owned())
 }
 
 /// Where the request comes from: its User-Agent, client address and `cf` location (the
@@ -231,13 +267,8 @@ async fn forward(req: &Request, headers: Headers, target: &str) -> Result<Option
     match JsFuture::from(global.fetch_with_request(&forwarded)).await {
         Ok(r) => Ok(Some(r.dyn_into()?)),
         Err(e) => {
-            let error = e
-                .as_string()
-                .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()));
-            log::error(
-                "origin_unreachable",
-                json!({ "target": target, "error": error }),
-            );
+            let fields = json!({ "target": target, "error": js_error(&e) });
+            log::error("origin_unreachable", fields);
             Ok(None)
         }
     }

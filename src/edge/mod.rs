@@ -24,7 +24,7 @@ mod signals;
 
 pub use d1::D1Store;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigErrors};
 use worker::Env;
 
 /// D1 binding holding the `sessions` table.
@@ -39,7 +39,7 @@ pub const RESERVED_PREFIX: &str = "/__session";
 /// The configuration from a worker's vars and secrets.
 ///
 /// # Errors
-/// The first missing or invalid setting, named (see [`Config::from_vars`]).
-pub fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+/// Every missing or invalid setting, named (see [`Config::from_vars`]).
+pub fn config_from_env(env: &Env) -> Result<Config, ConfigErrors> {
     Config::from_vars(|name| env.var(name).ok().map(|v| v.to_string()))
 }

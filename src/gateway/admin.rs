@@ -5,14 +5,16 @@
 //! their id, here as everywhere.
 
 use super::api::{view, Answer};
+use super::journal::Level;
 use super::Context;
 use crate::admin::bearer_matches;
 use crate::config::StoreKind;
 use crate::handle;
 use crate::session::SessionId;
-use crate::signal::{AuditRow, Reason, Signal};
+use crate::signal::{AuditRow, Reason, Signal, SignalFilter};
 use crate::store::{Directory, SessionQuery, SignalQuery, Store};
 use crate::url::{decode_segment, query_param};
+use crate::write::Revocation;
 use serde_json::{json, Value};
 
 /// Rows per page when the caller does not say.
@@ -57,7 +59,10 @@ impl Route {
             ["sessions"] => (Self::Sessions, "GET"),
             ["sessions", h] => (Self::Show((*h).to_owned()), "GET"),
             ["sessions", h, "revoke"] => (Self::Revoke((*h).to_owned()), "POST"),
-            ["users", u, "revoke"] => (Self::RevokeUser(decode_segment(u)?), "POST"),
+            ["users", u, "revoke"] => (
+                Self::RevokeUser(decode_segment(u).unwrap_or_default()),
+                "POST",
+            ),
             ["purge"] => (Self::Purge, "POST"),
             ["signals"] => (Self::Signals, "GET"),
             ["stats"] => (Self::Stats, "GET"),
@@ -93,6 +98,9 @@ impl Context<'_> {
         };
         let listed = self.cfg.store == StoreKind::D1;
         match route {
+            Route::RevokeUser(user) if user.is_empty() => {
+                self.refuse(400, "the user id is empty or not UTF-8 once decoded")
+            }
             Route::RevokeUser(user) => self.revoke_user(d1, &user, listed).await,
             Route::Signals => self.signals(d1, call.url).await,
             Route::Stats => self.stats(d1, listed).await,
@@ -162,28 +170,36 @@ impl Context<'_> {
 
     /// Every session of `user` ends: the per-user "not valid before" time first (it also
     /// stops the cookie store's sessions and logins waiting in pending cookies), then
-    /// each listed session with its signal.
-    async fn revoke_user<S: Store>(&self, d1: &S, user: &str, listed: bool) -> Answer {
+    /// every row of the user in one statement, each with its signal. What D1 refuses
+    /// goes to the queue (202), never dropped.
+    async fn revoke_user<S: Store + Directory>(&self, d1: &S, user: &str, listed: bool) -> Answer {
         self.memory.revoked_user(user, self.now);
-        if let Err(e) = d1.revoke_before(user, self.now).await {
-            return self.unavailable(&e.to_string());
-        }
-        if !listed {
-            return self.answer(200, json!({ "revoked": null, "user_id": user }), Vec::new());
-        }
-        let sessions = match d1.list_user(user, self.now).await {
-            Ok(sessions) => sessions,
-            Err(e) => return self.unavailable(&e.to_string()),
+        let ended = match d1.revoke_before(user, self.now).await {
+            Ok(()) if listed => d1.end_user(user).await,
+            Ok(()) => Ok(Vec::new()),
+            Err(e) => Err(e),
         };
-        let mut queued = false;
-        for l in &sessions {
-            queued |= self.end(d1, &l.record, Reason::RevokedByAdmin).await;
+        let ids = match ended {
+            Ok(ids) => ids,
+            Err(e) => {
+                let fields = json!({ "user_id": user, "error": e.to_string() });
+                self.journal.log(Level::Error, "revoke_user_queued", fields);
+                self.journal.revoke(Revocation::User(user.to_owned()));
+                let body = json!({ "revoked": null, "user_id": user, "queued": true });
+                return self.answer(202, body, Vec::new());
+            }
+        };
+        for id in &ids {
+            self.memory.ended(*id, self.now);
+            self.journal.signal(Signal::Deleted {
+                session_id: *id,
+                reason: Reason::RevokedByAdmin,
+            });
         }
-        // Past the list's 100, or expired ones: removed without a signal each.
-        let rest = d1.delete_user(user).await.unwrap_or(0);
-        let revoked = sessions.len() as u64 + rest;
-        let body = json!({ "revoked": revoked, "user_id": user, "queued": queued });
-        self.answer(if queued { 202 } else { 200 }, body, Vec::new())
+        // The cookie store holds no rows: its sessions end by the time alone.
+        let revoked = listed.then_some(ids.len());
+        let body = json!({ "revoked": revoked, "user_id": user, "queued": false });
+        self.answer(200, body, Vec::new())
     }
 
     async fn purge<S: Directory>(&self, d1: &S) -> Answer {
@@ -243,14 +259,19 @@ impl Context<'_> {
         } else {
             None
         };
-        let counts = match d1.count_signals(self.now.plus(-3600)).await {
-            Ok(c) => c,
-            Err(e) => return self.unavailable(&e.to_string()),
+        // The hour's counts come from the audit table: with no signals sent, it has none.
+        let counts = if self.cfg.signals == SignalFilter::None {
+            None
+        } else {
+            match d1.count_signals(self.now.plus(-3600)).await {
+                Ok(c) => Some(c),
+                Err(e) => return self.unavailable(&e.to_string()),
+            }
         };
         let body = json!({
             "active": active,
-            "created_last_hour": counts.created,
-            "ended_last_hour": counts.ended,
+            "created_last_hour": counts.map(|c| c.created),
+            "ended_last_hour": counts.map(|c| c.ended),
         });
         self.answer(200, body, Vec::new())
     }
@@ -280,6 +301,9 @@ fn audit_view(cx: &Context<'_>, r: &AuditRow) -> Value {
                 kwargs.insert(shown.to_owned(), json!(h));
             }
         }
+        for value in kwargs.values_mut() {
+            without_ids(keys, value);
+        }
     }
     let reason = payload
         .pointer("/kwargs/reason")
@@ -296,6 +320,45 @@ fn audit_view(cx: &Context<'_>, r: &AuditRow) -> Value {
     })
 }
 
+/// Every session id inside the strings of `value` (an error message that names one)
+/// replaced by its handle.
+fn without_ids(keys: &crate::cookie::key::Keyring, value: &mut Value) {
+    match value {
+        Value::String(text) => {
+            let mut out = String::with_capacity(text.len());
+            let mut rest = text.as_str();
+            while let Some(found) = next_id(rest) {
+                out.push_str(&rest[..found]);
+                let id = &rest[found..found + 36];
+                match id.parse::<SessionId>() {
+                    Ok(id) => out.push_str(&handle::of(keys, &id)),
+                    Err(_) => out.push_str(id),
+                }
+                rest = &rest[found + 36..];
+            }
+            out.push_str(rest);
+            *text = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| without_ids(keys, v)),
+        Value::Object(map) => map.values_mut().for_each(|v| without_ids(keys, v)),
+        _ => {}
+    }
+}
+
+/// Where the next UUID-shaped run (8-4-4-4-12 lower-case hex) starts in `text`.
+fn next_id(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let shaped = |at: usize| {
+        b.get(at..at + 36).is_some_and(|w| {
+            w.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+            })
+        })
+    };
+    (0..b.len()).find(|at| shaped(*at))
+}
+
 /// `limit` of the query, within 1..=[`MAX_LIMIT`].
 fn limit(url: &str) -> u32 {
     query_param(url, "limit")
@@ -308,7 +371,10 @@ fn limit(url: &str) -> u32 {
 fn cursor(url: &str) -> Option<Option<i64>> {
     match query_param(url, "cursor") {
         None => Some(None),
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n > 0).map(Some),
+        Some(c) if c.bytes().all(|b| b.is_ascii_digit()) => {
+            c.parse::<i64>().ok().filter(|n| *n > 0).map(Some)
+        }
+        Some(_) => None,
     }
 }
 

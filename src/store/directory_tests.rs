@@ -140,18 +140,12 @@ fn touch_login(s: &SqliteStore, id: SessionId) {
 #[test]
 fn pages_are_newest_first_and_stable_while_sessions_are_inserted() {
     let s = SqliteStore::new();
-    // Five sessions, two of them in the same second (ties broken by id).
+    // Five sessions, two of them in the same second: newest inserted first.
     let ids: Vec<SessionId> = [10, 20, 20, 30, 40]
         .iter()
         .map(|at| created(&s, if at % 20 == 0 { "ann" } else { "bob" }, *at))
         .collect();
-    let mut expected = ids.clone();
-    expected.sort_by_key(|id| {
-        (
-            -listed_one(&s, *id).record.created_at.unix(),
-            id.to_string(),
-        )
-    });
+    let expected: Vec<SessionId> = ids.iter().rev().copied().collect();
 
     let first = page(&s, None, None, 2);
     assert_eq!(first, expected[..2]);
@@ -208,6 +202,19 @@ fn counts_purge_and_audit_pages() {
     }
     let counts = block_on(s.count_signals(T0.plus(-3600))).unwrap();
     assert_eq!((counts.created, counts.ended), (1, 2));
+    s.exec(
+        crate::store::sql::INSERT_SIGNAL,
+        rusqlite::params![
+            "p1",
+            "sessions_purged",
+            None::<String>,
+            None::<String>,
+            r#"{"kwargs":{"count":7,"signals_pruned":0}}"#,
+            T0.plus(30).unix()
+        ],
+    );
+    let counts = block_on(s.count_signals(T0.plus(-3600))).unwrap();
+    assert_eq!(counts.ended, 9, "a purge counts what it removed");
     let q = |f: fn(&mut SignalQuery)| {
         let mut q = SignalQuery {
             limit: 10,
@@ -220,7 +227,11 @@ fn counts_purge_and_audit_pages() {
             .map(|(_, r)| r.id)
             .collect::<Vec<_>>()
     };
-    assert_eq!(q(|_| {}), ["e3", "e2", "e1", "e0"], "newest recorded first");
+    assert_eq!(
+        q(|_| {}),
+        ["p1", "e3", "e2", "e1", "e0"],
+        "newest recorded first"
+    );
     assert_eq!(q(|q| q.user_id = Some("ann".into())), ["e1", "e0"]);
     assert_eq!(q(|q| q.name = Some("session_created".into())), ["e3", "e0"]);
     let mut by_session = SignalQuery {
@@ -232,4 +243,67 @@ fn counts_purge_and_audit_pages() {
     assert_eq!(one[0].1.id, "e1");
     by_session.before = Some(one[0].0);
     assert_eq!(block_on(s.signals(&by_session)).unwrap()[0].1.id, "e0");
+}
+
+#[test]
+fn the_health_probe_needs_every_migration() {
+    let full = rusqlite::Connection::open_in_memory().unwrap();
+    let partial = rusqlite::Connection::open_in_memory().unwrap();
+    for (i, m) in [
+        include_str!("../../migrations/0001_sessions.sql"),
+        include_str!("../../migrations/0002_session_signals.sql"),
+        include_str!("../../migrations/0003_session_revocations.sql"),
+        include_str!("../../migrations/0004_session_context.sql"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        full.execute_batch(m).unwrap();
+        if i < 3 {
+            partial.execute_batch(m).unwrap();
+        }
+    }
+    assert!(full.prepare(super::sql::PING).is_ok());
+    let missing = partial.prepare(super::sql::PING).unwrap_err().to_string();
+    assert!(missing.contains("no such column"), "{missing}");
+}
+
+#[test]
+fn filtered_pages_are_driven_by_an_index() {
+    use super::sql;
+    let s = rusqlite::Connection::open_in_memory().unwrap();
+    for m in [
+        include_str!("../../migrations/0001_sessions.sql"),
+        include_str!("../../migrations/0002_session_signals.sql"),
+        include_str!("../../migrations/0004_session_context.sql"),
+    ] {
+        s.execute_batch(m).unwrap();
+    }
+    let plan = |q: &str| -> String {
+        let mut stmt = s.prepare(&format!("EXPLAIN QUERY PLAN {q}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    };
+    for (q, index) in [
+        (sql::LIST_PAGE_OF_USER, "sessions_user_id"),
+        (sql::LIST_USER, "sessions_user_id"),
+        (sql::LIST_SIGNALS_OF_SESSION, "session_signals_session_id"),
+        (sql::LIST_SIGNALS_OF_USER, "session_signals_user_id"),
+        (sql::LIST_SIGNALS_NAMED, "session_signals_name"),
+    ] {
+        let p = plan(q);
+        assert!(p.contains(index), "{p}\n{q}");
+    }
+    assert_eq!(
+        sql::list_signals(true, true, true),
+        sql::LIST_SIGNALS_OF_SESSION
+    );
+    assert_eq!(
+        sql::list_signals(false, false, true),
+        sql::LIST_SIGNALS_NAMED
+    );
+    assert_eq!(sql::list_page(false), sql::LIST_PAGE);
 }

@@ -214,6 +214,12 @@ pub trait Directory {
     /// [`StoreError::Backend`] when the store fails.
     async fn signals(&self, query: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError>;
 
+    /// Deletes every session of `user_id` in one statement; returns their ids.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn end_user(&self, user_id: &str) -> Result<Vec<SessionId>, StoreError>;
+
     /// Deletes up to `limit` sessions expired at `now`; returns how many.
     ///
     /// # Errors

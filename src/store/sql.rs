@@ -37,16 +37,37 @@ pub const LIST_USER: &str = concat!(
     " ORDER BY rowid DESC LIMIT 100"
 );
 
-/// A page of live sessions at `?2`, newest first by insertion (rowid): of user `?1`
-/// (NULL: all), below the cursor `?3` (NULL: from the start), at most `?4` rows. A
-/// session inserted meanwhile gets a higher rowid than any cursor, so it never shifts the
-/// pages still to come; a login keeps its row's place (the rowid survives the id change).
-pub const LIST_PAGE: &str = concat!(
-    listed_columns!(),
-    "WHERE (?1 IS NULL OR user_id = ?1) AND ",
-    live!("?2"),
-    " AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?4"
-);
+/// A page of live sessions at `?2`, newest first by insertion (rowid), below the
+/// cursor `?3` (NULL: from the start), at most `?4` rows; `$who` selects whose. A session
+/// inserted meanwhile gets a higher rowid than any cursor, so it never shifts the pages
+/// still to come; a login keeps its row's place (the rowid survives the id change).
+macro_rules! page {
+    ($who:literal) => {
+        concat!(
+            listed_columns!(),
+            "WHERE ",
+            $who,
+            " AND ",
+            live!("?2"),
+            " AND (?3 IS NULL OR rowid < ?3) ORDER BY rowid DESC LIMIT ?4"
+        )
+    };
+}
+
+/// `page!` of every user (`?1` NULL).
+pub const LIST_PAGE: &str = page!("?1 IS NULL");
+/// `page!` of user `?1`, through its index.
+pub const LIST_PAGE_OF_USER: &str = page!("user_id = ?1");
+
+/// The page statement for a query with or without a user.
+#[must_use]
+pub fn list_page(of_user: bool) -> &'static str {
+    if of_user {
+        LIST_PAGE_OF_USER
+    } else {
+        LIST_PAGE
+    }
+}
 
 /// One live session by id (`?1`) at `?2`, with its context.
 pub const SHOW: &str = concat!(listed_columns!(), "WHERE id = ?1 AND ", live!("?2"));
@@ -54,18 +75,51 @@ pub const SHOW: &str = concat!(listed_columns!(), "WHERE id = ?1 AND ", live!("?
 /// How many sessions are live at `?1`.
 pub const COUNT_LIVE: &str = concat!("SELECT count(*) AS n FROM sessions WHERE ", live!("?1"));
 
-/// Audit rows since `?1`: sessions created, and ended (deleted or expired).
+/// Audit rows since `?1`: sessions created, and ended (deleted, expired, or purged: a
+/// purge's signal carries its count).
 pub const COUNT_SIGNALS: &str = "SELECT \
      coalesce(sum(name = 'session_created'), 0) AS created, \
-     coalesce(sum(name IN ('session_deleted', 'session_expired')), 0) AS ended \
+     coalesce(sum(CASE WHEN name IN ('session_deleted', 'session_expired') THEN 1 \
+     WHEN name = 'sessions_purged' THEN coalesce(json_extract(payload, '$.kwargs.count'), 0) \
+     ELSE 0 END), 0) AS ended \
      FROM session_signals WHERE at >= ?1";
 
-/// A page of audit rows, newest recorded first (rowid, as [`LIST_PAGE`]): of session
-/// `?1`, user `?2`, name `?3` (each NULL: any), below the cursor `?4`, at most `?5` rows.
-pub const LIST_SIGNALS: &str = "SELECT id, name, session_id, user_id, payload, at, \
-     rowid AS seq FROM session_signals WHERE (?1 IS NULL OR session_id = ?1) \
-     AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR name = ?3) \
-     AND (?4 IS NULL OR rowid < ?4) ORDER BY rowid DESC LIMIT ?5";
+/// A page of audit rows, newest recorded first (rowid, as `page!`): of session `?1`,
+/// user `?2`, name `?3` (each NULL: any), below the cursor `?4`, at most `?5` rows.
+/// `$by` is the filter whose index drives the scan; the others only narrow it.
+macro_rules! signals {
+    ($by:literal) => {
+        concat!(
+            "SELECT id, name, session_id, user_id, payload, at, rowid AS seq \
+             FROM session_signals WHERE ",
+            $by,
+            " AND (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR user_id = ?2) \
+             AND (?3 IS NULL OR name = ?3) AND (?4 IS NULL OR rowid < ?4) \
+             ORDER BY rowid DESC LIMIT ?5"
+        )
+    };
+}
+
+/// `signals!` driven by the session index.
+pub const LIST_SIGNALS_OF_SESSION: &str = signals!("session_id = ?1");
+/// `signals!` driven by the user index.
+pub const LIST_SIGNALS_OF_USER: &str = signals!("user_id = ?2");
+/// `signals!` driven by the name index.
+pub const LIST_SIGNALS_NAMED: &str = signals!("name = ?3");
+/// `signals!` of every row, newest first.
+pub const LIST_SIGNALS: &str = signals!("1");
+
+/// The audit page statement for filters on session, user and name: the most selective
+/// one set drives it.
+#[must_use]
+pub fn list_signals(session: bool, user: bool, name: bool) -> &'static str {
+    match (session, user, name) {
+        (true, _, _) => LIST_SIGNALS_OF_SESSION,
+        (_, true, _) => LIST_SIGNALS_OF_USER,
+        (_, _, true) => LIST_SIGNALS_NAMED,
+        _ => LIST_SIGNALS,
+    }
+}
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
 /// absolute_expires_at, updated_at, context (JSON text or NULL); a session created with a
@@ -177,5 +231,9 @@ impl From<&super::Update> for UpdateParams {
     }
 }
 
-/// Health check: D1 answers and the migrations ran.
-pub const PING: &str = "SELECT 1 FROM sessions LIMIT 1";
+/// Health check: D1 answers and every migration ran (SQLite resolves each table and
+/// column named, though no row is read: a missing one is "no such table/column").
+pub const PING: &str = "SELECT context, authenticated_at FROM sessions WHERE 0 \
+     UNION ALL SELECT revoked_at, 0 FROM session_revocations WHERE 0 \
+     UNION ALL SELECT not_before, 0 FROM user_revocations WHERE 0 \
+     UNION ALL SELECT payload, at FROM session_signals WHERE 0";

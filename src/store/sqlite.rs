@@ -60,6 +60,16 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
+/// The rows that decode: one that does not is a dead session (loading it starts a fresh
+/// one), left out rather than failing the whole list (as D1Store does).
+#[allow(clippy::unnecessary_wraps)] // the shape of the calls it ends
+fn decodable(rows: Vec<Row>) -> Result<Vec<Listed>, StoreError> {
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| Listed::try_from(r).ok())
+        .collect())
+}
+
 /// A row of the listing statements: [`row`]'s columns, then context, authenticated_at.
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -156,8 +166,7 @@ impl Store for SqliteStore {
         let rows = stmt
             .query_map(params![user_id, now.unix()], listed)
             .map_err(backend)?;
-        rows.map(|row| row.map_err(backend).and_then(Listed::try_from))
-            .collect()
+        decodable(rows.collect::<Result<_, _>>().map_err(backend)?)
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
@@ -178,12 +187,12 @@ impl Store for SqliteStore {
 
 impl Directory for SqliteStore {
     async fn page(&self, q: &SessionQuery, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
-        let mut stmt = self.0.prepare(sql::LIST_PAGE).map_err(backend)?;
+        let statement = sql::list_page(q.user_id.is_some());
+        let mut stmt = self.0.prepare(statement).map_err(backend)?;
         let rows = stmt
             .query_map(params![q.user_id, now.unix(), q.before, q.limit], listed)
             .map_err(backend)?;
-        rows.map(|row| row.map_err(backend).and_then(Listed::try_from))
-            .collect()
+        decodable(rows.collect::<Result<_, _>>().map_err(backend)?)
     }
 
     async fn show(&self, id: &SessionId, now: Timestamp) -> Result<Option<Listed>, StoreError> {
@@ -192,7 +201,7 @@ impl Directory for SqliteStore {
             .query_row(sql::SHOW, params![id.to_string(), now.unix()], listed)
             .optional()
             .map_err(backend)?;
-        row.map(Listed::try_from).transpose()
+        Ok(row.and_then(|r| Listed::try_from(r).ok()))
     }
 
     async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
@@ -214,7 +223,12 @@ impl Directory for SqliteStore {
 
     async fn signals(&self, q: &SignalQuery) -> Result<Vec<(i64, AuditRow)>, StoreError> {
         let session = q.session_id.map(|s| s.to_string());
-        let mut stmt = self.0.prepare(sql::LIST_SIGNALS).map_err(backend)?;
+        let statement = sql::list_signals(
+            q.session_id.is_some(),
+            q.user_id.is_some(),
+            q.name.is_some(),
+        );
+        let mut stmt = self.0.prepare(statement).map_err(backend)?;
         let rows = stmt
             .query_map(
                 params![session, q.user_id, q.name, q.before, q.limit],
@@ -232,6 +246,15 @@ impl Directory for SqliteStore {
             )
             .map_err(backend)?;
         rows.map(|row| row.map_err(backend)).collect()
+    }
+
+    async fn end_user(&self, user_id: &str) -> Result<Vec<SessionId>, StoreError> {
+        let mut stmt = self.0.prepare(sql::DELETE_USER).map_err(backend)?;
+        let rows = stmt
+            .query_map([user_id], |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let ids: Vec<String> = rows.collect::<Result<_, _>>().map_err(backend)?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {

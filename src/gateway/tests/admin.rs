@@ -84,11 +84,15 @@ fn the_admin_api_is_off_without_a_token_and_refuses_a_wrong_one() {
         .as_str()
         .unwrap()
         .contains("SESSION_ADMIN_TOKEN"));
+    let lower = format!("bearer {TOKEN}");
+    let found = call_with(&client, 1, "GET", path, Some(&lower), Some(TOKEN));
+    assert_eq!(found.status, 200, "the scheme is case-insensitive");
+    d1.ops();
     for wrong in [
         None,
         Some("Bearer nope"),
         Some(TOKEN),
-        Some("bearer operator-token-operator-token-0123"),
+        Some("Bearer  operator-token-operator-token-0123"),
     ] {
         let refused = call_with(&client, 1, "GET", path, wrong, Some(TOKEN));
         assert_eq!(refused.status, 401, "{wrong:?}");
@@ -336,4 +340,122 @@ fn in_cookie_mode_revoking_a_user_works_and_listing_says_why_not() {
         (stats.status, stats.body["active"].clone()),
         (200, Value::Null)
     );
+}
+
+#[test]
+fn revoking_a_user_of_many_sessions_ends_every_one_in_one_statement() {
+    let d1 = store();
+    for t in 0..120 {
+        Client::new(&d1, &[]).send(t, Reply::login("busy"));
+    }
+    let (mut other, _) = Client::logged_in(&d1, &[], "calm");
+    let client = Client::new(&d1, &[]);
+    d1.ops();
+    let answer = call(
+        &client,
+        200,
+        "POST",
+        "/__session/admin/api/users/busy/revoke",
+    );
+    assert_eq!(
+        (answer.status, answer.body["revoked"].as_u64()),
+        (200, Some(120))
+    );
+    assert_eq!(d1.ops(), (0, 2), "the per-user time and one delete");
+    let signals = answer
+        .finished
+        .signals
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Signal::Deleted {
+                    reason: Reason::RevokedByAdmin,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(signals, 120, "each with its signal");
+    assert_eq!(
+        other.send(201, Reply::OK).header("X-Session-User-Id"),
+        Some("calm")
+    );
+    let left = call(
+        &client,
+        202,
+        "GET",
+        "/__session/admin/api/sessions?user=busy",
+    );
+    assert!(handles(&left).is_empty());
+}
+
+#[test]
+fn a_revoke_user_d1_refuses_goes_to_the_queue() {
+    let d1 = store();
+    let (ann, _) = Client::logged_in(&d1, &[], "ann");
+    d1.failing(Fail::Writes);
+    let answer = call(&ann, 5, "POST", "/__session/admin/api/users/ann/revoke");
+    assert_eq!(
+        (answer.status, answer.body["queued"].as_bool()),
+        (202, Some(true))
+    );
+    assert_eq!(
+        answer.finished.revocations,
+        [crate::write::Revocation::User("ann".into())],
+        "made good by the consumer, never dropped"
+    );
+    d1.failing(Fail::Nothing);
+}
+
+#[test]
+fn odd_requests_get_clear_answers() {
+    let d1 = store();
+    let (client, _) = Client::logged_in(&d1, &[], "ann");
+    // A corrupt row is left out of the list, not a failed page.
+    d1.inner.exec(
+        "INSERT INTO sessions (id, user_id, data, created_at, expires_at, updated_at) \
+         VALUES ('00000000-0000-4000-8000-00000000000a', 'ann', 'not json', ?1, ?2, ?1)",
+        rusqlite::params![T0.unix(), T0.plus(600).unix()],
+    );
+    let listed = call(&client, 1, "GET", "/__session/admin/api/sessions");
+    assert_eq!((listed.status, handles(&listed).len()), (200, 1));
+    for (path, status) in [
+        ("/__session/admin/api/users//revoke", 400),
+        ("/__session/admin/api/users/%FF/revoke", 400),
+        ("/__session/admin/api/sessions?cursor=0", 400),
+        ("/__session/admin/api/sessions?cursor=-1", 400),
+        ("/__session/admin/api/sessions?cursor=%2B5", 400),
+        ("/__session/admin/api/signals?session=nothandle", 400),
+        ("/__session/admin/api/sessions?limit=0", 200),
+        ("/__session/admin/api/sessions?limit=999", 200),
+    ] {
+        let method = if path.ends_with("revoke") {
+            "POST"
+        } else {
+            "GET"
+        };
+        assert_eq!(call(&client, 1, method, path).status, status, "{path}");
+    }
+    let one = call(&client, 1, "GET", "/__session/admin/api/sessions?limit=0");
+    assert_eq!(handles(&one).len(), 1, "limit at least 1");
+}
+
+#[test]
+fn an_id_inside_a_signal_message_is_shown_as_its_handle() {
+    let d1 = store();
+    let (client, _) = Client::logged_in(&d1, &[], "ann");
+    let dead = crate::session::SessionId::random();
+    let failed = Signal::CreationFailed {
+        user_id: Some("ann".into()),
+        exception: crate::signal::Exception::new(
+            "StoreError",
+            format!("session {dead} ended before: it is not created again"),
+        ),
+    };
+    audit(&d1, &[failed], 3);
+    let answer = call(&client, 4, "GET", "/__session/admin/api/signals");
+    let text = answer.body.to_string();
+    assert!(!text.contains(&dead.to_string()), "{text}");
+    assert!(text.contains(&handle::of(&client.cfg.keys, &dead)));
 }

@@ -350,6 +350,11 @@ impl<S: Store + Directory> Directory for Flaky<S> {
         self.inner.signals(q).await
     }
 
+    async fn end_user(&self, user_id: &str) -> Result<Vec<SessionId>, StoreError> {
+        self.write()?;
+        self.inner.end_user(user_id).await
+    }
+
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
         self.write()?;
         self.inner.purge_expired(now, limit).await
