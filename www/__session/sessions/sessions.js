@@ -8,7 +8,7 @@ const status = $("status");
 function say(text) {
   // Cleared first, so the same message twice is announced twice.
   status.textContent = "";
-  requestAnimationFrame(() => { status.textContent = text; });
+  setTimeout(() => { status.textContent = text; }, 50);
 }
 
 function showProblem(text, retry) {
