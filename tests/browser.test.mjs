@@ -48,13 +48,24 @@ after(async () => {
   await origin?.close();
 });
 
+// Script errors and CSP violations of every page (a failed fetch's status is not one).
+const errors = [];
+const dialogs = [];
+function watch(page) {
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on("dialog", (d) => { dialogs.push(`${d.type()}: ${d.message()}`); d.accept(); }); // confirm() before a revoke
+  return page;
+}
+
 const shot = (page, name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 
 /** A new browser (own cookie jar) logged in as `user` at the origin, through the gateway. */
 async function device(user, options = {}) {
   const context = await browser.newContext({ baseURL: gate.url, ...options });
-  const page = await context.newPage();
-  page.on("dialog", (d) => d.accept()); // the confirm() before every revoke
+  const page = watch(await context.newPage());
   await page.goto(`/login?user=${user}`);
   assert.equal(await page.textContent("#who"), `logged in: ${user}`);
   assert.ok((await context.cookies()).some((c) => c.name === "session_id"), "the browser kept the session cookie");
@@ -75,7 +86,8 @@ test("Your sessions: both devices listed, the other one signed out from this one
   a = await device("ann");
   const b = await device("ann", { userAgent: FIREFOX_WINDOWS });
 
-  await a.goto("/__session/sessions/");
+  const served = await a.goto("/__session/sessions/");
+  assert.match(served.headers()["content-security-policy"], /script-src 'self'.*frame-ancestors 'none'/, "www/_headers applies");
   const rows = a.locator("tbody tr[data-handle]");
   await rows.nth(1).waitFor(WAIT);
   assert.equal(await rows.count(), 2);
@@ -94,6 +106,7 @@ test("Your sessions: both devices listed, the other one signed out from this one
 
   await other.locator('[data-action="revoke"]').click();
   await a.locator("#status", { hasText: "Signed out" }).waitFor(WAIT);
+  assert.match(dialogs.pop(), /^confirm: Sign out the session on /);
   await a.waitForFunction(() => document.querySelectorAll("tbody tr[data-handle]").length === 1, null, WAIT);
   assert.equal(await a.getAttribute("tbody tr[data-handle]", "data-handle"), handleA);
   assert.equal(await a.locator('[data-action="revoke-others"]').isVisible(), false, "nothing else to sign out");
@@ -107,6 +120,7 @@ test("Your sessions: both devices listed, the other one signed out from this one
   assert.equal(await b.locator("#list").isVisible(), false);
   await shot(b, "03-sessions-logged-out");
   await b.context().close();
+  assert.deepEqual(errors, []);
 });
 
 test("admin dashboard: a wrong token is refused; A's session found by user and revoked", async (t) => {
@@ -119,8 +133,7 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
     return;
   }
   const bob = await device("bob"); // another user: the search must leave him out
-  const admin = await (await browser.newContext({ baseURL: gate.url })).newPage();
-  admin.on("dialog", (d) => d.accept());
+  const admin = watch(await (await browser.newContext({ baseURL: gate.url })).newPage());
   await admin.goto("/__session/admin/");
   await admin.fill("#token", "not-the-token");
   await admin.click('#signin button[type="submit"]');
@@ -146,6 +159,7 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
 
   await rowA.locator('[data-action="revoke"]').click();
   await admin.locator("#status", { hasText: "Revoked" }).waitFor(WAIT);
+  assert.match(dialogs.pop(), /^confirm: Revoke this session of ann/);
   await rowA.waitFor({ state: "detached", ...WAIT });
   await shot(admin, "06-admin-after-revoke");
 
@@ -158,10 +172,12 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
   await admin.locator("#sessions tr[data-user=bob]").first().waitFor(WAIT);
   await admin.locator("#sessions tr[data-user=bob] [data-action=revoke-user]").first().click();
   await admin.locator("#status", { hasText: "Revoked 1 session of bob" }).waitFor(WAIT);
+  assert.match(dialogs.pop(), /^confirm: Revoke every session of user “bob”/);
   assert.equal(await admin.locator("#sessions tr[data-handle]").count(), 0);
   assert.equal(await whoAmI(bob), "user: anonymous", "bob is logged out everywhere");
 
   await admin.click('[data-action="sign-out"]');
   await admin.locator("#token").waitFor({ state: "visible", ...WAIT });
   assert.equal(await admin.evaluate(() => sessionStorage.length), 0, "signing out forgets the token");
+  assert.deepEqual(errors, []);
 });
