@@ -134,7 +134,9 @@ async function revoke(tr, button) {
   button.disabled = true;
   const res = await api(`/sessions/${encodeURIComponent(tr.dataset.handle)}/revoke`, { method: "POST" });
   if (res.ok || res.status === 404) {
-    say(res.ok ? `Revoked a session of ${who}.` : "That session had already ended.");
+    const queued = res.status === 202;
+    say(res.status === 404 ? "That session had already ended."
+      : queued ? `Revoking a session of ${who}: queued, it ends within seconds.` : `Revoked a session of ${who}.`);
     tr.remove();
     sessionsShown();
     $("sessions-heading").focus();
@@ -182,9 +184,9 @@ function signalRow(s) {
   return el("tr", { "data-signal": s.id },
     el("td", {}, time(s.at)),
     el("td", {}, el("code", {}, s.name)),
-    el("td", {}, orUnknown(s.user_id)),
+    el("td", {}, s.user_id ?? "none"),
     el("td", {}, s.session ? el("code", {}, s.session) : "none"),
-    el("td", {}, orUnknown(s.reason)),
+    el("td", {}, s.reason ?? "none"),
     el("td", {}, el("details", {}, el("summary", {}, "JSON"), el("pre", {}, JSON.stringify(s.payload ?? {}, null, 2)))));
 }
 
