@@ -14,7 +14,7 @@ mkdir -p "$STATE"
 # Local secrets for wrangler dev, generated once (never committed: .dev.vars is ignored).
 random_secret() { node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))'; }
 touch .dev.vars
-for name in SESSION_SECRET ORIGIN_SECRET; do
+for name in SESSION_SECRET ORIGIN_SECRET SESSION_ADMIN_TOKEN; do
   if ! grep -q "^$name=" .dev.vars; then
     echo "dev: adding a random $name to .dev.vars"
     printf '%s="%s"\n' "$name" "$(random_secret)" >> .dev.vars
@@ -33,5 +33,9 @@ origin_pid=$!
 trap 'kill $origin_pid 2>/dev/null || true' EXIT INT TERM
 
 echo "dev: open http://127.0.0.1:$PORT/ (gateway) — origin at http://127.0.0.1:$ORIGIN_PORT/, status at http://127.0.0.1:$PORT/__session/"
+echo "dev: your sessions: http://127.0.0.1:$PORT/__session/sessions/ (after logging in)"
+# The token is not printed: this output ends up in terminal scrollback and CI logs; it
+# stays in .dev.vars (not committed), where the next line says to look.
+echo "dev: dashboard: http://127.0.0.1:$PORT/__session/admin/ — token in .dev.vars (SESSION_ADMIN_TOKEN)"
 wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
   --var "ORIGIN_URL:http://127.0.0.1:$ORIGIN_PORT" "$@"

@@ -63,6 +63,20 @@ if [[ ! -f $stamp || package.json -nt $stamp || package-lock.json -nt $stamp ]];
   touch "$stamp"
 fi
 
+# Chromium for the browser test (tests/browser.test.mjs, driven by playwright-core, which
+# never downloads a browser of its own): Debian's package.
+if ! command -v chromium >/dev/null; then
+  if [[ $(id -u) == 0 ]]; then sudo=()
+  elif command -v sudo >/dev/null; then sudo=(sudo)
+  else die "chromium not found and not root (no sudo): install it (Debian/Ubuntu: apt-get install chromium), then rerun"
+  fi
+  command -v apt-get >/dev/null \
+    || die "chromium not found: install Chromium (or Chrome) and put it on PATH as chromium, then rerun"
+  echo "setup: installing chromium (Debian package, for the browser test)"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+fi
+
 # The Python origin example's one dependency, in a project-local venv.
 if ! .venv/bin/python -c 'import jwt; assert jwt.__version__ == "'"$PYJWT_VERSION"'"' 2>/dev/null; then
   command -v python3 >/dev/null || die "python3 not found: install Python 3 with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv), then rerun"

@@ -62,7 +62,7 @@ function page(s) {
 <form method="post" action="/login"><input name="user" placeholder="user name" required> <button>Log in</button></form>
 <form method="post" action="/cart"><input name="item" placeholder="item" required> <button>Add to cart</button></form>
 <form method="post" action="/logout"><button>Log out</button></form>
-<p><a href="/__session/">gateway status</a></p>`;
+<p><a href="/__session/sessions/">Your sessions</a> · <a href="/__session/admin/">Admin dashboard</a> · <a href="/__session/">gateway status</a></p>`;
 }
 
 createServer(async (req, res) => {

@@ -44,8 +44,10 @@ const QUEUE = "sessiongate-signals";
  * Miniflare running build/ behind the test entry, with migrations applied. Options:
  * `queue: false` leaves the SESSION_SIGNALS binding out, `d1: false` the SESSIONS_DB one
  * (then pass SESSION_STORE: "cookie" in `vars`, or the gateway refuses to serve).
+ * `assets: true` binds www/ as ASSETS (as wrangler.toml does, the worker first);
+ * `listen: true` also serves on a loopback port, for a real browser: `gate.url`.
  */
-export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true } = {}) {
+export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true, assets = false, listen = false } = {}) {
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -61,6 +63,14 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
         queueProducers: { SESSION_SIGNALS: QUEUE },
         queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 2 } },
       }),
+      ...(assets && {
+        assets: {
+          directory: path.join(ROOT, "www"),
+          binding: "ASSETS",
+          routerConfig: { has_user_worker: true, invoke_user_worker_ahead_of_assets: true },
+        },
+      }),
+      ...(listen && { host: "127.0.0.1", port: 0 }),
       handleStructuredLogs: (entry) => logs.push(entry.message),
       // A `null` in `vars` leaves the setting unset (its default applies).
       bindings: Object.fromEntries(
@@ -76,12 +86,14 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
       ),
     }),
   );
-  await mf.ready;
+  const ready = await mf.ready;
   const db = d1 ? await mf.getD1Database("SESSIONS_DB") : null;
   if (db) await migrate(db, ROOT);
   const gate = {
     mf,
     db,
+    /** With `listen`: the loopback origin a browser opens, e.g. http://127.0.0.1:41234. */
+    url: listen ? ready.origin : null,
     fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: "manual", ...init }),
     /** `/__session/health` as the operator sees it (with the admin token). */
     health: () => mf.dispatchFetch(`${BASE}/__session/health`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }),
