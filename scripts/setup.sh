@@ -64,8 +64,9 @@ if [[ ! -f $stamp || package.json -nt $stamp || package-lock.json -nt $stamp ]];
 fi
 
 # Chromium for the browser test (tests/browser.test.mjs, driven by playwright-core, which
-# never downloads a browser of its own): Debian's package.
-if ! command -v chromium >/dev/null; then
+# never downloads a browser of its own): Debian's package. Only for the tests
+# (`setup.sh --tests`, as test.sh runs it): `npm run dev` needs no browser.
+if [[ " $* " == *" --tests "* ]] && ! command -v chromium >/dev/null; then
   if [[ $(id -u) == 0 ]]; then sudo=()
   elif command -v sudo >/dev/null; then sudo=(sudo)
   else die "chromium not found and not root (no sudo): install it (Debian/Ubuntu: apt-get install chromium), then rerun"

@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 echo "== gates: rustfmt, clippy with warnings denied (native, and wasm32: the edge)"
 cargo fmt --check

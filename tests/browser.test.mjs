@@ -149,6 +149,9 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
   const kept = await admin.evaluate(() => ({ session: Object.values(sessionStorage), local: localStorage.length, cookie: document.cookie }));
   assert.deepEqual(kept, { session: [ADMIN_TOKEN], local: 0, cookie: "" }, "the token is in sessionStorage only");
   await admin.locator("#health tr[data-check]").first().waitFor(WAIT);
+  const checks = await admin.locator("#health tr[data-check]").evaluateAll((trs) =>
+    Object.fromEntries(trs.map((tr) => [tr.dataset.check, tr.cells[2].textContent])));
+  for (const ok of ["status", "config", "d1", "queue", "origin"]) assert.equal(checks[ok], "ok", `${ok}: ${JSON.stringify(checks)}`);
   await admin.locator("#signals tr").first().waitFor(WAIT);
 
   await admin.getByLabel("User", { exact: true }).fill("ann");

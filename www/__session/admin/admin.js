@@ -218,11 +218,22 @@ function poll() {
 }
 
 // --- health ---
-const INFO = new Set(["version", "store", "origin"]);
+const INFO = new Set(["version", "store", "mode", "settings"]);
 function healthState(key, value) {
   if (INFO.has(key)) return ["info", ""];
-  if (value === "ok" || value === "not used") return ["ok", "ok"];
+  // The origin is reported, not required: a string is route mode.
+  if (key === "origin") return value && value.reachable === false ? ["problem", "problem"] : ["ok", "ok"];
+  if (value === "ok" || (typeof value === "string" && value.startsWith("not used"))) return ["ok", "ok"];
   return ["problem", "problem"];
+}
+
+function healthText(value) {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) return value.map((p) => (p && p.setting ? `${p.setting}: ${p.problem}` : JSON.stringify(p))).join("; ");
+  if (value && typeof value === "object") {
+    return Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join("; ");
+  }
+  return show(value);
 }
 
 async function loadHealth() {
@@ -231,9 +242,7 @@ async function loadHealth() {
   try { body = await res.json(); } catch { body = { status: `${res.status} ${res.statusText}` }; }
   $("health").replaceChildren(...Object.entries(body).map(([key, value]) => {
     const [state, cls] = healthState(key, value);
-    const shown = typeof value === "string" ? value
-      : value && typeof value === "object" ? Object.entries(value).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join("; ")
-      : show(value);
+    const shown = healthText(value);
     return el("tr", { "data-check": key },
       el("th", { scope: "row" }, key), el("td", {}, shown), el("td", { className: cls }, state));
   }));
