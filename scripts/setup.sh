@@ -54,12 +54,15 @@ if ! node_ok || { [[ "$(user_node)" == "$PINNED_NODE_BIN/node" && tools/node/pac
   node_ok || die "the pinned Node ($PINNED_NODE_BIN/node) does not run here or is not first on PATH"
 fi
 
-# npm packages (wrangler, miniflare, binaryen, esbuild, ...), exact pins.
+# npm packages (wrangler, miniflare, binaryen, esbuild, ...), exact pins. `npm ci`
+# installs the lockfile as it is and never rewrites it. The lockfile carries no `libc`
+# fields: npm 10 (Node 22's) drops them and npm 11 keeps a file without them, so a plain
+# `npm install` leaves it unchanged under both.
 stamp=node_modules/.sessiongate-installed
 if [[ ! -f $stamp || package.json -nt $stamp || package-lock.json -nt $stamp ]]; then
   need_npm
   echo "setup: installing npm packages"
-  npm install --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
 

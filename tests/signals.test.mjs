@@ -115,11 +115,15 @@ test("each of the 16 signals is caused by a real scenario and lands in session_s
   assert.equal(renewalFailed.payload.kwargs.reason, "db_error");
   const deletionFailed = await one("session_deletion_failed", idOf(s5));
   assert.equal(deletionFailed.payload.kwargs.reason, "db_error");
-  const degraded = await one("session_store_degraded");
-  assert.equal(degraded.payload.kwargs.reason, "read_failed");
+  // The refused writes were diverted (`write_failed`) before: wait for the read's own.
+  const [degraded] = await gate.waitForSignal(
+    (r) => r.name === "session_store_degraded" && r.payload.kwargs.reason === "read_failed",
+  );
   assert.match(degraded.payload.kwargs.exception.message, /injected failure/);
   const purged = await one("sessions_purged");
-  assert.ok(purged.payload.kwargs.count >= 2, JSON.stringify(purged.payload.kwargs)); // s3 and s5
+  // s3, and s5 unless the queued revocation of its refused logout deleted it first.
+  assert.ok(purged.payload.kwargs.count >= 1, JSON.stringify(purged.payload.kwargs));
+  assert.ok(!(await gate.rows()).some((r) => r.id === idOf(s3) || r.id === idOf(s5)), "both gone");
   assert.equal(purged.payload.kwargs.signals_pruned, 0);
 
   const all = await gate.signals();
