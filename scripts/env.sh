@@ -5,6 +5,9 @@ export WORKER_BUILD_VERSION=0.8.7
 # Must equal the `wasm-bindgen = "=..."` pin in Cargo.toml.
 export WASM_BINDGEN_VERSION=0.2.130
 export PYJWT_VERSION=2.10.1
+# The Django origin middleware (examples/django) and the WSGI server its test runs it in.
+export DJANGO_VERSION=5.2.19
+export GUNICORN_VERSION=27.0.1
 export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 # Node: wrangler needs >= 22.12. A node on PATH that is new enough is used as is. Only

@@ -66,19 +66,29 @@ if [[ ! -f $stamp || package.json -nt $stamp || package-lock.json -nt $stamp ]];
   touch "$stamp"
 fi
 
-# Chromium for the browser test (tests/browser.test.mjs, driven by playwright-core, which
-# never downloads a browser of its own): Debian's package. Only for the tests
-# (`setup.sh --tests`, as test.sh runs it): `npm run dev` needs no browser.
-if [[ " $* " == *" --tests "* ]] && ! command -v chromium >/dev/null; then
+# Debian packages only the tests need (`setup.sh --tests`, as test.sh runs it; `npm run
+# dev` needs none of them), installed with apt-get as root or through sudo:
+# - chromium for the browser test (tests/browser.test.mjs, driven by playwright-core,
+#   which never downloads a browser of its own);
+# - ruby, ruby-rack and puma for the Rack origin middleware (examples/rack, run by
+#   tests/frameworks.test.mjs under puma).
+apt_missing=()
+if [[ " $* " == *" --tests "* ]]; then
+  command -v chromium >/dev/null || apt_missing+=(chromium)
+  command -v ruby >/dev/null || apt_missing+=(ruby)
+  command -v puma >/dev/null || apt_missing+=(puma)
+  ruby -e 'require "rack"' 2>/dev/null || apt_missing+=(ruby-rack)
+fi
+if (( ${#apt_missing[@]} )); then
   if [[ $(id -u) == 0 ]]; then sudo=()
   elif command -v sudo >/dev/null; then sudo=(sudo)
-  else die "chromium not found and not root (no sudo): install it (Debian/Ubuntu: apt-get install chromium), then rerun"
+  else die "${apt_missing[*]} not found and not root (no sudo): install them (Debian/Ubuntu: apt-get install ${apt_missing[*]}), then rerun"
   fi
   command -v apt-get >/dev/null \
-    || die "chromium not found: install Chromium (or Chrome) and put it on PATH as chromium, then rerun"
-  echo "setup: installing chromium (Debian package, for the browser test)"
+    || die "${apt_missing[*]} not found and no apt-get: install Chromium (on PATH as chromium), Ruby with Rack, and Puma, then rerun"
+  echo "setup: installing ${apt_missing[*]} (Debian packages, for the tests)"
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
 
 # The Python origin example's one dependency, in a project-local venv.
@@ -94,4 +104,9 @@ if ! .venv/bin/python -c 'import jwt; assert jwt.__version__ == "'"$PYJWT_VERSIO
     die "'python3 -m venv' failed: install Python's venv module (Debian/Ubuntu: apt-get install python3-venv), then rerun"
   fi
   .venv/bin/pip install --quiet --disable-pip-version-check "PyJWT==$PYJWT_VERSION"
+fi
+# The Django origin middleware (examples/django) and gunicorn, the server its test runs.
+if ! .venv/bin/python -c 'import django, gunicorn; assert django.__version__ == "'"$DJANGO_VERSION"'"; assert gunicorn.__version__ == "'"$GUNICORN_VERSION"'"' 2>/dev/null; then
+  echo "setup: installing Django $DJANGO_VERSION and gunicorn $GUNICORN_VERSION into .venv"
+  .venv/bin/pip install --quiet --disable-pip-version-check "Django==$DJANGO_VERSION" "gunicorn==$GUNICORN_VERSION"
 fi
