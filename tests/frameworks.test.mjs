@@ -29,8 +29,19 @@ const frameworks = {
   ],
 };
 
-const children = [];
-after(() => children.forEach((c) => c.kill("SIGKILL")));
+/** Stops a server: SIGINT (a quick shutdown for node, gunicorn and puma), SIGKILL after 3 s. */
+async function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGINT");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+    await exited;
+    clearTimeout(timer);
+  }
+  // A worker process left behind must not hold the test process open by its pipes.
+  child.stdout.destroy();
+  child.stderr.destroy();
+}
 
 /** A free loopback port. */
 async function freePort() {
@@ -49,7 +60,6 @@ async function startApp(kind, audience) {
     env: { ...process.env, ...env, ORIGIN_SECRET, ORIGIN_AUDIENCE: audience },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  children.push(child);
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -61,9 +71,12 @@ async function startApp(kind, audience) {
     if (exited !== null) throw new Error(`${kind} server exited with ${exited}:\n${output}`);
     try {
       await fetch(`${url}/`);
-      return url;
+      return { url, child };
     } catch {
-      if (Date.now() > deadline) throw new Error(`${kind} server did not answer within 15 s:\n${output}`);
+      if (Date.now() > deadline) {
+        await stop(child);
+        throw new Error(`${kind} server did not answer within 15 s:\n${output}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -106,15 +119,16 @@ const ruby = spawnSync("ruby", ["-e", 'require "rack"'], { stdio: "ignore" }).st
 
 for (const kind of Object.keys(frameworks)) {
   describe(`${kind} middleware`, { skip: kind === "rack" && !ruby && "ruby with rack not installed (bash scripts/setup.sh --tests)" }, () => {
-    let recorder, app, gate;
+    let recorder, app, server, gate;
     before(async () => {
       recorder = await startRecorder();
-      app = await startApp(kind, recorder.host);
+      ({ url: app, child: server } = await startApp(kind, recorder.host));
       recorder.forwardTo(app);
       gate = await startGateway(recorder.url, { ORIGIN_SECRET });
     });
     after(async () => {
       await gate?.dispose();
+      if (server) await stop(server);
       await recorder?.close();
     });
 
