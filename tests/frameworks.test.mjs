@@ -232,3 +232,52 @@ for (const kind of Object.keys(frameworks)) {
     });
   });
 }
+
+describe("express middleware: helpers and options, in process", () => {
+  it("merges updates, checks user ids, and lets an invalid request through as anonymous when asked", async () => {
+    const { sessiongate } = await import("../examples/express/sessiongate.mjs");
+    const mw = sessiongate({ secret: ORIGIN_SECRET, audience: "App.Internal:8080", onInvalid: "anonymous" });
+    const server = createServer((req, res) => {
+      mw(req, res, () => {
+        const s = req.sessiongate;
+        if (!s) return res.end(JSON.stringify({ anonymous: req.sessiongateError }));
+        if (req.url === "/bad-user") {
+          try {
+            s.login("a, b");
+          } catch (e) {
+            return res.end(JSON.stringify({ refused: e.message }));
+          }
+        }
+        s.login("carol", { keepData: true }).update({ a: { x: 1 }, b: 1 }).update({ a: { y: 2 }, b: null });
+        if (req.url === "/out") s.logout();
+        res.end(JSON.stringify({ user: s.user }));
+      });
+    });
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${server.address().port}`;
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const signed = (p) => ({
+        "x-session-data": "e30",
+        "x-session-assertion": jwt({
+          iss: "sessiongate", aud: "app.internal:8080", iat: now, exp: now + 60, method: "GET", path: p,
+          data_sha256: createHash("sha256").update("e30").digest("base64url"),
+        }),
+      });
+      let res = await fetch(`${base}/in`, { headers: signed("/in") });
+      assert.equal(res.headers.get("x-session-user-id"), "carol");
+      assert.equal(res.headers.get("x-session-action"), "keep-data");
+      assert.deepEqual(JSON.parse(Buffer.from(res.headers.get("x-session-update"), "base64url")), { a: { x: 1, y: 2 }, b: null });
+      res = await fetch(`${base}/out`, { headers: signed("/out") });
+      assert.deepEqual([res.headers.get("x-session-action"), res.headers.get("x-session-user-id"), res.headers.get("x-session-update")], ["delete", null, null]);
+      res = await fetch(`${base}/bad-user`, { headers: signed("/bad-user") });
+      assert.match((await res.json()).refused, /comma/);
+      res = await fetch(`${base}/in`, { headers: signed("/elsewhere") });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { anonymous: "request" });
+      assert.equal(res.headers.get("x-session-user-id"), null);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
