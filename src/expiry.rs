@@ -82,6 +82,7 @@ mod tests {
             absolute_expires_at,
             updated_at: now,
             version: 1,
+            auth_time: None,
         }
     }
 

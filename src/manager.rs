@@ -265,7 +265,10 @@ impl<S: Store> SessionManager<S> {
         };
         let cycle = p.cycle || p.login.is_some();
         let data_changed = !p.changes.is_empty();
-        if !cycle && !data_changed && p.login.is_none() && renewal.is_none() {
+        // A reauthentication writes only for a session with a user (an anonymous one has
+        // no auth time to refresh).
+        let reauthenticated = p.reauthenticated && current.user_id.is_some();
+        if !cycle && !data_changed && p.login.is_none() && renewal.is_none() && !reauthenticated {
             return Saved::NOTHING;
         }
         let update = Update {
@@ -277,6 +280,7 @@ impl<S: Store> SessionManager<S> {
             changes: p.changes.clone(),
             expires_at: renewal.unwrap_or(current.expires_at),
             now,
+            reauthenticated,
         };
         match self.store.update(&update).await {
             Ok(true) => self.updated(session, current, &update, renewal, now),
@@ -351,6 +355,7 @@ impl<S: Store> SessionManager<S> {
             absolute_expires_at,
             updated_at: now,
             version: 1,
+            auth_time: p.login.map(|_| now),
         };
         match self.store.insert(&record).await {
             Ok(()) => {
@@ -450,7 +455,7 @@ impl<S: Store> SessionManager<S> {
 /// The signal of a failed update: a renewal's, or a data save's (which carries the
 /// error).
 fn update_failed(update: &Update, reason: Reason, exception: Option<Exception>) -> Signal {
-    if update.new_id.is_none() && update.changes.is_empty() {
+    if update.new_id.is_none() && update.changes.is_empty() && !update.reauthenticated {
         Signal::RenewalFailed {
             session_id: update.id,
             reason,
@@ -757,6 +762,7 @@ mod tests {
             absolute_expires_at: None,
             updated_at: T0,
             version: 1,
+            auth_time: None,
         };
         let mut s = Session::from_record(record.clone());
         s.insert("k", json!(1));

@@ -90,6 +90,10 @@ pub struct Record {
     pub updated_at: Timestamp,
     /// Incremented by every write.
     pub version: i64,
+    /// When the user last proved who they are (a login, or the origin's
+    /// `reauthenticated`); `None` when anonymous or not known (a session of an earlier
+    /// cookie format, or served from a snapshot during an outage).
+    pub auth_time: Option<Timestamp>,
 }
 
 /// A session as a handler uses it (Lback's `AppSession`): read the data, change it, log
@@ -107,6 +111,7 @@ pub struct Session {
     delete: bool,
     create: bool,
     revoke_user: bool,
+    reauthenticated: bool,
 }
 
 impl Session {
@@ -220,6 +225,19 @@ impl Session {
         self.create = true;
     }
 
+    /// Records on save that the session's user proved who they are now (the origin's
+    /// `reauthenticated`): the auth time becomes the save's time. A session without a
+    /// user has no auth time, so it ignores this.
+    pub fn reauthenticate(&mut self) {
+        self.reauthenticated = true;
+    }
+
+    /// When the user last proved who they are, as stored (`None`: anonymous or unknown).
+    #[must_use]
+    pub fn auth_time(&self) -> Option<Timestamp> {
+        self.stored.as_ref().and_then(|r| r.auth_time)
+    }
+
     /// Whether the session does not exist in the store yet.
     #[must_use]
     pub fn is_new(&self) -> bool {
@@ -235,6 +253,7 @@ impl Session {
             || self.delete
             || self.create
             || self.revoke_user
+            || self.reauthenticated
     }
 
     pub(crate) fn unsaved(&self) -> Unsaved<'_> {
@@ -245,6 +264,7 @@ impl Session {
             delete: self.delete || self.revoke_user,
             revoke_user: self.revoke_user,
             create: self.create,
+            reauthenticated: self.reauthenticated,
         }
     }
 
@@ -268,6 +288,7 @@ pub(crate) struct Unsaved<'a> {
     pub delete: bool,
     pub revoke_user: bool,
     pub create: bool,
+    pub reauthenticated: bool,
 }
 
 #[cfg(test)]

@@ -49,15 +49,30 @@ pub struct Update {
     pub expires_at: Timestamp,
     /// Time of the write.
     pub now: Timestamp,
+    /// The user proved who they are at `now` (the origin's `reauthenticated`): the auth
+    /// time of a session with a user becomes `now`. A login implies it.
+    pub reauthenticated: bool,
 }
 
 impl Update {
-    /// Applies this update to `record` as a store does.
+    /// Applies this update to `record` as a store does. A login sets the auth time to
+    /// `now`, a logout to anonymous clears it, and a reauthentication of a session with a
+    /// user sets it to `now`.
     pub fn apply_to(&self, record: &mut Record) {
         match &self.user {
-            UserChange::Keep => {}
-            UserChange::Set(user) => record.user_id = Some(user.clone()),
-            UserChange::Clear => record.user_id = None,
+            UserChange::Keep => {
+                if self.reauthenticated && record.user_id.is_some() {
+                    record.auth_time = Some(self.now);
+                }
+            }
+            UserChange::Set(user) => {
+                record.user_id = Some(user.clone());
+                record.auth_time = Some(self.now);
+            }
+            UserChange::Clear => {
+                record.user_id = None;
+                record.auth_time = None;
+            }
         }
         self.changes.apply(&mut record.data);
         record.id = self.new_id.unwrap_or(self.id);
@@ -112,6 +127,7 @@ impl Deferred {
                 changes: a.changes.then(&b.changes),
                 expires_at: b.expires_at,
                 now: b.now,
+                reauthenticated: a.reauthenticated || b.reauthenticated,
             })),
             (_, insert @ Self::Insert(_)) => Some(insert),
         }

@@ -102,6 +102,7 @@ fn full_record() -> Record {
         absolute_expires_at: Some(T.plus(604_800)),
         updated_at: T,
         version: 3,
+        auth_time: None,
     }
 }
 
@@ -158,6 +159,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
         absolute_expires_at: Some(T.plus(604_800)),
         updated_at: T,
         version: 1,
+        auth_time: None,
     });
     let mut changes = Changes::default();
     changes.clear();
@@ -171,6 +173,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
         expires_at: T.plus(10_900),
         // The pending cookie keeps one time: when the operation was first recorded.
         now: T,
+        reauthenticated: false,
     });
     for (value, op) in [
         (PENDING_INSERT, insert),

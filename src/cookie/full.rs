@@ -36,6 +36,10 @@ struct Payload {
     e: i64,
     a: Option<i64>,
     v: i64,
+    /// When the user last authenticated (absent in cookies of earlier versions, and for
+    /// anonymous sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<i64>,
 }
 
 /// The cookie value holding `record` under cookie `name`, encrypted with the current key;
@@ -50,6 +54,7 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
         e: record.expires_at.unix(),
         a: record.absolute_expires_at.map(Timestamp::unix),
         v: record.version,
+        t: record.auth_time.map(Timestamp::unix),
     };
     // Serializing plain JSON values cannot fail; an empty body would fail to decode.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
@@ -101,6 +106,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         absolute_expires_at: p.a.map(Timestamp::from_unix),
         updated_at: Timestamp::from_unix(p.c),
         version: p.v,
+        auth_time: p.t.map(Timestamp::from_unix),
     };
     Ok((record, key))
 }
@@ -134,6 +140,7 @@ mod tests {
             absolute_expires_at: Some(t.plus(3600)),
             updated_at: t,
             version: 3,
+            auth_time: None,
         }
     }
 
@@ -318,6 +325,7 @@ mod tests {
                     let t = Timestamp::from_unix(created);
                     Record {
                         id: uuid::Uuid::from_u128(id).to_string().parse().unwrap(),
+                        auth_time: user.as_ref().map(|_| t.plus(version)),
                         user_id: user,
                         data: data.into_iter().collect(),
                         created_at: t,

@@ -36,6 +36,18 @@ struct Wire {
     abs: Option<i64>,
     /// When the operation was first recorded.
     at: i64,
+    /// An insert: when its user authenticated (absent in cookies of earlier versions:
+    /// the creation time then counts for a session with a user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<i64>,
+    /// An update: the user reauthenticated (absent: did not).
+    #[serde(default, skip_serializing_if = "is_false")]
+    reauth: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A pending cookie, decoded and verified.
@@ -63,6 +75,8 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             exp: r.expires_at.unix(),
             abs: r.absolute_expires_at.map(Timestamp::unix),
             at: since.unix(),
+            auth: r.auth_time.map(Timestamp::unix),
+            reauth: false,
         },
         Deferred::Update(u) => Wire {
             op: "update".into(),
@@ -78,6 +92,8 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             exp: u.expires_at.unix(),
             abs: None,
             at: since.unix(),
+            auth: None,
+            reauth: u.reauthenticated,
         },
         Deferred::Delete(id) => Wire {
             op: "delete".into(),
@@ -89,6 +105,8 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             exp: 0,
             abs: None,
             at: since.unix(),
+            auth: None,
+            reauth: false,
         },
     };
     // Strings, integers and JSON values always serialize.
@@ -119,6 +137,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
             absolute_expires_at: w.abs.map(Timestamp::from_unix),
             updated_at: at,
             version: 1,
+            auth_time: w.auth.map(Timestamp::from_unix),
         }),
         "update" => {
             let new_id = w
@@ -140,6 +159,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
                 changes,
                 expires_at: Timestamp::from_unix(w.exp),
                 now: at,
+                reauthenticated: w.reauth,
             })
         }
         "delete" => Deferred::Delete(id),

@@ -148,6 +148,7 @@ impl Store for D1Store {
                 .map_or(JsValue::NULL, |t| int(t.unix())),
             int(r.updated_at.unix()),
             opt_str(self.device.as_deref()),
+            r.auth_time.map_or(JsValue::NULL, |t| int(t.unix())),
         ];
         match self.run(sql::INSERT, &args).await? {
             0 => Err(StoreError::Revoked(r.id)),
@@ -168,6 +169,7 @@ impl Store for D1Store {
             int(p.expires_at),
             int(p.now),
             opt_str(self.device.as_deref()),
+            int(p.reauthenticated),
         ];
         self.run(sql::UPDATE, &args).await.map(|n| n > 0)
     }

@@ -247,7 +247,7 @@ pub(super) fn view(keys: &Keyring, l: &Listed) -> Value {
     json!({
         "handle": handle::of(keys, &r.id),
         "created_at": r.created_at.to_rfc3339(),
-        "authenticated_at": l.authenticated_at.map(|t| t.to_rfc3339()),
+        "authenticated_at": l.record.auth_time.map(|t| t.to_rfc3339()),
         "last_seen_at": r.updated_at.to_rfc3339(),
         "expires_at": r.expires_at.to_rfc3339(),
         "user_agent": d.user_agent,

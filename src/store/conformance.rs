@@ -45,6 +45,7 @@ pub(crate) fn record(user: Option<&str>, data: Value) -> Record {
         absolute_expires_at: Some(T0.plus(3600)),
         updated_at: T0,
         version: 1,
+        auth_time: user.map(|_| T0.plus(-30)),
     }
 }
 
@@ -67,6 +68,7 @@ fn update(id: SessionId) -> Update {
         changes: Changes::default(),
         expires_at: T0.plus(700),
         now: T0.plus(100),
+        reauthenticated: false,
     }
 }
 
@@ -92,6 +94,7 @@ macro_rules! conformance_tests {
             cycle_moves_the_row,
             cycle_onto_a_taken_id_fails_and_changes_nothing,
             login_and_clear,
+            the_auth_time_follows_logins_and_reauthentications,
             delete_and_delete_user,
             an_ended_session_is_never_inserted_again,
             awkward_values_round_trip,
@@ -241,6 +244,41 @@ pub(crate) async fn login_and_clear(s: &impl Store, _: Caps) {
     };
     assert_eq!(s.update(&logout_user).await, Ok(true));
     assert_eq!(s.load(&r.id).await.unwrap().unwrap().user_id, None);
+}
+
+pub(crate) async fn the_auth_time_follows_logins_and_reauthentications(s: &impl Store, _: Caps) {
+    let r = record(Some("dora"), json!({}));
+    s.insert(&r).await.unwrap();
+    let at = |s_: Option<Record>| s_.unwrap().auth_time;
+    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(-30)), "inserted");
+    let reauth = Update {
+        reauthenticated: true,
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&reauth).await, Ok(true));
+    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(100)), "refreshed");
+    let logout_user = Update {
+        user: UserChange::Clear,
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&logout_user).await, Ok(true));
+    assert_eq!(at(s.load(&r.id).await.unwrap()), None, "anonymous again");
+    let anonymous_reauth = Update {
+        now: T0.plus(150),
+        ..reauth.clone()
+    };
+    assert_eq!(s.update(&anonymous_reauth).await, Ok(true));
+    assert_eq!(at(s.load(&r.id).await.unwrap()), None, "nobody to reauthenticate");
+    let login = Update {
+        user: UserChange::Set("erin".into()),
+        now: T0.plus(200),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&login).await, Ok(true));
+    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(200)), "a login");
+    let anon = record(None, json!({}));
+    s.insert(&anon).await.unwrap();
+    assert_eq!(at(s.load(&anon.id).await.unwrap()), None, "never authenticated");
 }
 
 /// A database deletes one session or all of a user's; a store of one session deletes

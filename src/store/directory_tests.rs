@@ -33,6 +33,7 @@ fn touch(s: &SqliteStore, id: SessionId, user: UserChange, at: i64) {
         changes: Changes::default(),
         expires_at: T0.plus(at + 600),
         now: T0.plus(at),
+        reauthenticated: false,
     };
     assert!(block_on(s.update(&u)).unwrap());
 }
@@ -46,15 +47,19 @@ fn the_device_and_login_time_come_with_the_writes_a_session_has() {
     let s = SqliteStore::new();
     s.seen_from(&device("Firefox/140", "203.0.113.7"));
     let anon = record(None, json!({}));
-    let ann = record(Some("ann"), json!({}));
+    // Created logged in: authenticated at its creation.
+    let ann = super::Record {
+        auth_time: Some(T0),
+        ..record(Some("ann"), json!({}))
+    };
     block_on(s.insert(&anon)).unwrap();
     block_on(s.insert(&ann)).unwrap();
     let a = listed_one(&s, anon.id);
     assert_eq!(a.device.user_agent.as_deref(), Some("Firefox/140"));
     assert_eq!(a.device.network.as_deref(), Some("203.0.113.0/24"));
-    assert_eq!(a.authenticated_at, None, "anonymous");
+    assert_eq!(a.record.auth_time, None, "anonymous");
     assert_eq!(
-        listed_one(&s, ann.id).authenticated_at,
+        listed_one(&s, ann.id).record.auth_time,
         Some(T0),
         "created logged in"
     );
@@ -65,16 +70,16 @@ fn the_device_and_login_time_come_with_the_writes_a_session_has() {
     let l = listed_one(&s, ann.id);
     assert_eq!(l.device.user_agent.as_deref(), Some("Chrome/150"));
     assert_eq!(l.record.updated_at, T0.plus(60));
-    assert_eq!(l.authenticated_at, Some(T0));
+    assert_eq!(l.record.auth_time, Some(T0));
 
     // A login is an authentication; a write with no device known keeps the last one.
     s.seen_from(&Device::default());
     touch(&s, anon.id, UserChange::Set("bob".into()), 90);
     let b = listed_one(&s, anon.id);
-    assert_eq!(b.authenticated_at, Some(T0.plus(90)));
+    assert_eq!(b.record.auth_time, Some(T0.plus(90)));
     assert_eq!(b.device.user_agent.as_deref(), Some("Firefox/140"));
     touch(&s, anon.id, UserChange::Clear, 95);
-    assert_eq!(listed_one(&s, anon.id).authenticated_at, None, "logged out");
+    assert_eq!(listed_one(&s, anon.id).record.auth_time, None, "logged out");
 }
 
 #[test]
@@ -93,7 +98,7 @@ fn rows_from_before_the_context_columns_list_with_nothing_known() {
     let listed = block_on(s.list_user("ann", T0)).unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].device.is_empty());
-    assert_eq!(listed[0].authenticated_at, None);
+    assert_eq!(listed[0].record.auth_time, None);
 }
 
 /// Inserts a session of `user` created at `T0 + at`.
@@ -133,6 +138,7 @@ fn touch_login(s: &SqliteStore, id: SessionId) {
         changes: Changes::default(),
         expires_at: T0.plus(9_000),
         now: T0.plus(45),
+        reauthenticated: false,
     };
     assert!(block_on(s.update(&u)).unwrap());
 }

@@ -161,8 +161,8 @@ impl Store for FallbackStore<'_> {
     }
 }
 
-/// A session as the snapshot describes it: id and user; data and times unknown until D1
-/// answers.
+/// A session as the snapshot describes it: id and user; data, times and the auth time
+/// unknown until D1 answers.
 #[must_use]
 pub fn snapshot_record(
     id: SessionId,
@@ -179,6 +179,8 @@ pub fn snapshot_record(
         absolute_expires_at: None,
         updated_at: now,
         version: 0,
+        // The snapshot does not carry it: a fresh-only path asks for a new login.
+        auth_time: None,
     }
 }
 
@@ -234,6 +236,7 @@ mod tests {
             changes: changes(json!({"cart": [1, 2]})),
             expires_at: T.plus(600),
             now: T,
+            reauthenticated: false,
         };
         assert_eq!(block_on(first.update(&u1)), Ok(true));
         let carried = pending::decode(keys(), "p", &set_value(&first)).unwrap();
@@ -256,6 +259,7 @@ mod tests {
             changes: changes(json!({"old": null})),
             expires_at: T.plus(700),
             now: T.plus(5),
+            reauthenticated: false,
         };
         assert_eq!(block_on(second.update(&u2)), Ok(true));
         let op = pending::decode(keys(), "p", &set_value(&second))

@@ -27,16 +27,14 @@ use crate::signal::AuditRow;
 use crate::time::Timestamp;
 use thiserror::Error;
 
-/// A session as lists show it: its record, where it was last used from and when its user
-/// last logged in (stores that do not record these give nothing).
+/// A session as lists show it: its record (with when its user last logged in) and where
+/// it was last used from (stores that do not record it give nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listed {
     /// The session.
     pub record: Record,
     /// Where it was last written from.
     pub device: Device,
-    /// When its user last logged in.
-    pub authenticated_at: Option<Timestamp>,
     /// Its place in insertion order (what pages go by; 0 where a store keeps none).
     pub seq: i64,
 }
@@ -46,7 +44,6 @@ impl From<Record> for Listed {
         Self {
             record,
             device: Device::default(),
-            authenticated_at: None,
             seq: 0,
         }
     }

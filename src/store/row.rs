@@ -26,12 +26,12 @@ pub struct Row {
     pub updated_at: i64,
     /// `version`
     pub version: i64,
+    /// `authenticated_at`: when the user last logged in or reauthenticated.
+    #[serde(default)]
+    pub authenticated_at: Option<i64>,
     /// `context` (listed rows only): JSON text.
     #[serde(default)]
     pub context: Option<String>,
-    /// `authenticated_at` (listed rows only).
-    #[serde(default)]
-    pub authenticated_at: Option<i64>,
     /// `rowid` (listed rows only).
     #[serde(default)]
     pub seq: i64,
@@ -56,6 +56,7 @@ impl TryFrom<Row> for Record {
             absolute_expires_at: row.absolute_expires_at.map(Timestamp::from_unix),
             updated_at: Timestamp::from_unix(row.updated_at),
             version: row.version,
+            auth_time: row.authenticated_at.map(Timestamp::from_unix),
         })
     }
 }
@@ -65,11 +66,10 @@ impl TryFrom<Row> for Listed {
 
     fn try_from(mut row: Row) -> Result<Self, StoreError> {
         let device = Device::from_column(row.context.take().as_deref());
-        let (authenticated_at, seq) = (row.authenticated_at.map(Timestamp::from_unix), row.seq);
+        let seq = row.seq;
         Ok(Self {
             record: Record::try_from(row)?,
             device,
-            authenticated_at,
             seq,
         })
     }

@@ -3,16 +3,17 @@
 //! return the ids they removed and are counted by those: D1's `changes` would also count
 //! the rows the revocation triggers write.
 
-/// One session by id (`?1`).
+/// One session by id (`?1`), with when its user last authenticated (the same one read:
+/// the auth time costs no extra query).
 pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
-     updated_at, version FROM sessions WHERE id = ?1";
+     updated_at, version, authenticated_at FROM sessions WHERE id = ?1";
 
-/// The columns of a listed session: [`LOAD`]'s, then `context`, `authenticated_at` and
-/// the rowid as `seq` (insertion order, what pages go by).
+/// The columns of a listed session: [`LOAD`]'s, then `context` and the rowid as `seq`
+/// (insertion order, what pages go by).
 macro_rules! listed_columns {
     () => {
         "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, updated_at, \
-         version, context, authenticated_at, rowid AS seq FROM sessions "
+         version, authenticated_at, context, rowid AS seq FROM sessions "
     };
 }
 
@@ -122,28 +123,30 @@ pub fn list_signals(session: bool, user: bool, name: bool) -> &'static str {
 }
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
-/// absolute_expires_at, updated_at, context (JSON text or NULL); a session created with a
-/// user was authenticated at its creation. Not inserted (no row changed) when the id ended
+/// absolute_expires_at, updated_at, context (JSON text or NULL), authenticated_at; a
+/// session with a user was authenticated at `?9`, or at its creation when `?9` is NULL (a
+/// pending insert of an earlier cookie format), one without has no auth time. Not inserted (no row changed) when the id ended
 /// before (`session_revocations`), or its user was revoked at or after its creation
 /// (`user_revocations`): a replayed insert never brings a session back.
 pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
      absolute_expires_at, updated_at, version, context, authenticated_at) \
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?2 IS NULL THEN NULL ELSE ?4 END \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(?9, ?4) END \
      WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1) \
      AND NOT EXISTS (SELECT 1 FROM user_revocations WHERE user_id = ?2 AND not_before >= ?4)";
 
 /// Every change to an existing session in one statement: `?1` id, `?2` new id (or the
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
 /// removing the touched keys, `?7` merge patch setting their new values (JSON text),
-/// `?8` expires_at, `?9` updated_at, `?10` the device context (NULL: keep). A user set is
-/// an authentication at `?9`; a user cleared clears it. SQLite's `json_patch` (RFC 7396) applies them to the
+/// `?8` expires_at, `?9` updated_at, `?10` the device context (NULL: keep), `?11` 1 when
+/// the user reauthenticated. A user set is an authentication at `?9`; a user cleared
+/// clears it; a reauthentication of a session with a user is one at `?9`. SQLite's `json_patch` (RFC 7396) applies them to the
 /// data stored now, so concurrent changes of different keys both survive. A login of a
 /// user revoked at or after `?9` changes nothing (a login replayed from a pending cookie
 /// after a "log out everywhere").
 pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      user_id = CASE WHEN ?3 = 1 THEN ?4 ELSE user_id END, \
-     authenticated_at = CASE WHEN ?3 = 0 THEN authenticated_at WHEN ?4 IS NULL THEN NULL \
-     ELSE ?9 END, context = coalesce(?10, context), \
+     authenticated_at = CASE WHEN ?3 = 1 AND ?4 IS NULL THEN NULL \
+     WHEN ?3 = 1 OR (?11 = 1 AND user_id IS NOT NULL) THEN ?9 ELSE authenticated_at END, context = coalesce(?10, context), \
      data = json_patch(json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), ?7), \
      expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1 \
      AND NOT (?3 = 1 AND EXISTS (SELECT 1 FROM user_revocations \
@@ -209,6 +212,8 @@ pub struct UpdateParams {
     pub expires_at: i64,
     /// `?9`
     pub now: i64,
+    /// `?11` (`?10`, the device context, is the store's own)
+    pub reauthenticated: i64,
 }
 
 impl From<&super::Update> for UpdateParams {
@@ -227,6 +232,7 @@ impl From<&super::Update> for UpdateParams {
             values: super::row::data_json(&values),
             expires_at: u.expires_at.unix(),
             now: u.now.unix(),
+            reauthenticated: i64::from(u.reauthenticated),
         }
     }
 }

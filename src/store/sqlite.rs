@@ -54,8 +54,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         absolute_expires_at: r.get(5)?,
         updated_at: r.get(6)?,
         version: r.get(7)?,
+        authenticated_at: r.get(8)?,
         context: None,
-        authenticated_at: None,
         seq: 0,
     })
 }
@@ -70,11 +70,10 @@ fn decodable(rows: Vec<Row>) -> Result<Vec<Listed>, StoreError> {
         .collect())
 }
 
-/// A row of the listing statements: [`row`]'s columns, then context, authenticated_at.
+/// A row of the listing statements: [`row`]'s columns, then context and seq.
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
-        context: r.get(8)?,
-        authenticated_at: r.get(9)?,
+        context: r.get(9)?,
         seq: r.get(10)?,
         ..row(r)?
     })
@@ -112,6 +111,7 @@ impl Store for SqliteStore {
                     r.absolute_expires_at.map(|t| t.unix()),
                     r.updated_at.unix(),
                     *self.1.borrow(),
+                    r.auth_time.map(|t| t.unix()),
                 ],
             )
             .map_err(backend)
@@ -140,6 +140,7 @@ impl Store for SqliteStore {
                     p.expires_at,
                     p.now,
                     *self.1.borrow(),
+                    p.reauthenticated,
                 ],
             )
             .map(|n| n > 0)
