@@ -4,7 +4,9 @@
 //! Claims: `iss` (the worker), `aud` (the origin host), `sub` (user id, absent when
 //! anonymous), `sid` (session id, absent when none), `iat`, `exp` (`iat` + 60 s),
 //! `method`, `path` (path and query), `data_sha256` (base64url SHA-256 of the exact
-//! `X-Session-Data` value). Any standard JWT library verifies it.
+//! `X-Session-Data` value), `auth_time` (when the user last logged in or reauthenticated,
+//! Unix seconds, as in OpenID Connect; absent when unknown). Any standard JWT library
+//! verifies it.
 
 use crate::time::Timestamp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -39,6 +41,10 @@ pub struct Claims<'a> {
     pub path: &'a str,
     /// base64url SHA-256 of the `X-Session-Data` header value.
     pub data_sha256: String,
+    /// When the user last logged in or reauthenticated (Unix seconds), absent when
+    /// unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 impl<'a> Claims<'a> {
@@ -65,7 +71,15 @@ impl<'a> Claims<'a> {
             method,
             path,
             data_sha256: URL_SAFE_NO_PAD.encode(Sha256::digest(data_header.as_bytes())),
+            auth_time: None,
         }
+    }
+
+    /// These claims with `auth_time` (the session's auth time, when known).
+    #[must_use]
+    pub fn authenticated_at(mut self, auth_time: Option<Timestamp>) -> Self {
+        self.auth_time = auth_time.map(Timestamp::unix);
+        self
     }
 }
 
@@ -131,6 +145,18 @@ mod tests {
         mac.update(signed.as_bytes());
         mac.verify_slice(&URL_SAFE_NO_PAD.decode(sig).unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn auth_time_is_a_claim_when_known() {
+        let now = Timestamp::from_unix(1_800_000_000);
+        let c = |at| {
+            Claims::new("g", "o", Some("ann"), None, "GET", "/", "e30", now).authenticated_at(at)
+        };
+        let token = sign(SECRET, &c(Some(now.plus(-90))));
+        assert_eq!(part(&token, 1)["auth_time"], 1_799_999_910);
+        let token = sign(SECRET, &c(None));
+        assert!(part(&token, 1).get("auth_time").is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::cookie::key::{Key, Keyring};
 use crate::cookie::{CookieConfig, SameSite};
 use crate::expiry::ExpiryPolicy;
+use crate::fresh::FreshPolicy;
 use crate::protocol::{is_token_char, HeaderNames};
 use crate::signal::SignalFilter;
 use std::fmt;
@@ -102,6 +103,9 @@ pub struct Config {
     /// Seconds before the consumer retries a batch D1 refused
     /// (SESSION_SIGNAL_RETRY_SECONDS).
     pub signal_retry_secs: u32,
+    /// Paths that need a recent login (SESSION_FRESH_PATHS,
+    /// SESSION_FRESH_MAX_AGE_SECONDS, SESSION_REAUTH_URL); `None` = no such path.
+    pub fresh: Option<FreshPolicy>,
 }
 
 /// Every setting that is missing or invalid, in the order they are read (at least one).
@@ -251,6 +255,7 @@ impl Config {
         // Within the 12 h a queue accepts as a retry delay; the range makes the cast exact.
         let signal_retry_secs =
             p.take(integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200));
+        let fresh = p.take(fresh(&get));
 
         let (
             Some(cookie),
@@ -263,6 +268,7 @@ impl Config {
             Some(fallback_window_secs),
             Some(signal_retention_days),
             Some(signal_retry_secs),
+            Some(fresh),
         ) = (
             cookie,
             current,
@@ -274,6 +280,7 @@ impl Config {
             fallback_window_secs,
             signal_retention_days,
             signal_retry_secs,
+            fresh,
         )
         else {
             return Err(ConfigErrors(p.0));
@@ -299,6 +306,7 @@ impl Config {
             strict_revocation: strict,
             signal_retention_days,
             signal_retry_secs: signal_retry_secs as u32,
+            fresh,
         })
     }
 }
@@ -337,6 +345,9 @@ impl Config {
             "SESSION_FALLBACK_WINDOW_SECONDS": self.fallback_window_secs,
             "SESSION_STRICT_REVOCATION": self.strict_revocation,
             "WORKER_NAME": self.worker_name,
+            "SESSION_FRESH_PATHS": self.fresh.as_ref().map(FreshPolicy::patterns).unwrap_or_default(),
+            "SESSION_FRESH_MAX_AGE_SECONDS": self.fresh.as_ref().map(|f| f.max_age_secs),
+            "SESSION_REAUTH_URL": self.fresh.as_ref().map(|f| f.reauth_url.as_str()),
         })
     }
 }
@@ -384,6 +395,33 @@ fn list_paths(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, Conf
         )),
         None => Ok(paths),
     }
+}
+
+/// SESSION_FRESH_PATHS, SESSION_FRESH_MAX_AGE_SECONDS (5 minutes, at most 400 days) and
+/// SESSION_REAUTH_URL, required with the paths: without a place to send a stale login,
+/// the configuration is refused rather than guessing one.
+fn fresh(get: &impl Fn(&str) -> Option<String>) -> Result<Option<FreshPolicy>, ConfigError> {
+    const PATHS: &str = "SESSION_FRESH_PATHS";
+    const URL: &str = "SESSION_REAUTH_URL";
+    let max_age = integer(
+        get,
+        "SESSION_FRESH_MAX_AGE_SECONDS",
+        crate::fresh::DEFAULT_MAX_AGE_SECS,
+        1,
+        MAX_MINUTES * 60,
+    )?;
+    let paths = get(PATHS).unwrap_or_default();
+    let url = get(URL);
+    if url.is_none() && !paths.trim().trim_matches(',').trim().is_empty() {
+        return Err(err(
+            URL,
+            "is required with SESSION_FRESH_PATHS (where a stale login is sent to log in again)",
+        ));
+    }
+    FreshPolicy::new(&paths, max_age, url.as_deref().unwrap_or_default()).map_err(|e| match e {
+        crate::fresh::FreshError::Pattern(_) => err(PATHS, e.to_string()),
+        crate::fresh::FreshError::ReauthUrl(_) => err(URL, e.to_string()),
+    })
 }
 
 /// WORKER_NAME: a header-name token (it is the loop guard's mark, compared whole).
@@ -796,6 +834,49 @@ mod tests {
         assert!(
             problem(&[("SESSION_HEADER_PREFIX", "X Auth")]).starts_with("SESSION_HEADER_PREFIX: ")
         );
+    }
+
+    #[test]
+    fn freshness_settings_are_named() {
+        assert_eq!(parse(&[]).unwrap().fresh, None, "off by default");
+        let c = parse(&[
+            ("SESSION_FRESH_PATHS", "/account/security, /admin*"),
+            ("SESSION_REAUTH_URL", "https://app.example/login"),
+        ])
+        .unwrap();
+        let fresh = c.fresh.as_ref().unwrap();
+        assert_eq!(fresh.max_age_secs, 300);
+        assert!(fresh.covers("/admin/x") && !fresh.covers("/account"));
+        assert_eq!(
+            c.summary()["SESSION_FRESH_PATHS"],
+            serde_json::json!(["/account/security*", "/admin*"])
+        );
+        assert_eq!(
+            problem(&[("SESSION_FRESH_PATHS", "/admin")]),
+            "SESSION_REAUTH_URL: is required with SESSION_FRESH_PATHS (where a stale login is \
+             sent to log in again)"
+        );
+        assert!(problem(&[
+            ("SESSION_FRESH_PATHS", "admin"),
+            ("SESSION_REAUTH_URL", "https://x/")
+        ])
+        .starts_with("SESSION_FRESH_PATHS: `admin` must start with `/`"));
+        assert!(problem(&[
+            ("SESSION_FRESH_PATHS", "/admin"),
+            ("SESSION_REAUTH_URL", "/login")
+        ])
+        .starts_with("SESSION_REAUTH_URL: `/login` must be an absolute"));
+        assert_eq!(
+            problem(&[("SESSION_FRESH_MAX_AGE_SECONDS", "0")]),
+            "SESSION_FRESH_MAX_AGE_SECONDS: must be between 1 and 34560000, got 0"
+        );
+        let c = parse(&[
+            ("SESSION_FRESH_PATHS", "/admin"),
+            ("SESSION_FRESH_MAX_AGE_SECONDS", "60"),
+            ("SESSION_REAUTH_URL", "https://x/login"),
+        ])
+        .unwrap();
+        assert_eq!(c.fresh.map(|f| f.max_age_secs), Some(60));
     }
 
     #[test]

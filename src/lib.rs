@@ -40,6 +40,7 @@ pub mod config;
 pub mod cookie;
 pub mod device;
 pub mod expiry;
+pub mod fresh;
 pub mod gateway;
 pub mod handle;
 pub mod health;

@@ -38,6 +38,8 @@ pub struct HeaderNames {
     pub new: String,
     /// `<prefix>Expires-At`: RFC 3339 idle expiry.
     pub expires_at: String,
+    /// `<prefix>Auth-Time`: RFC 3339, when the user last logged in or reauthenticated.
+    pub auth_time: String,
     /// `<prefix>Store`: where the session came from.
     pub store: String,
     /// `<prefix>Assertion`: the signed assertion for the origin.
@@ -74,6 +76,7 @@ impl HeaderNames {
             data_omitted: n("Data-Omitted"),
             new: n("New"),
             expires_at: n("Expires-At"),
+            auth_time: n("Auth-Time"),
             store: n("Store"),
             assertion: n("Assertion"),
             update: n("Update"),
@@ -99,7 +102,7 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 12] {
+    pub fn response_owned(&self) -> [&str; 13] {
         [
             &self.list,
             &self.revoke,
@@ -111,6 +114,7 @@ impl HeaderNames {
             &self.data,
             &self.new,
             &self.expires_at,
+            &self.auth_time,
             &self.store,
             &self.assertion,
         ]
@@ -212,6 +216,9 @@ pub struct Actions {
     pub keep_data: bool,
     /// `revoke-others`: delete every other session of the session's user.
     pub revoke_others: bool,
+    /// `reauthenticated`: the user just proved who they are again (a password or passkey
+    /// prompt): the session's auth time becomes now.
+    pub reauthenticated: bool,
 }
 
 /// A command header that could not be used; it is ignored, never fatal.
@@ -280,6 +287,7 @@ pub fn parse_commands(
             "revoke-user" => a.revoke_user = true,
             "keep-data" => a.keep_data = true,
             "revoke-others" => a.revoke_others = true,
+            "reauthenticated" => a.reauthenticated = true,
             _ => errors.push(CommandError::BadAction(name.chars().take(32).collect())),
         }
     }
@@ -488,8 +496,20 @@ mod tests {
                 revoke_user: true,
                 keep_data: true,
                 revoke_others: false,
+                reauthenticated: false,
             }
         );
         assert!(parse_commands(None, None, Some(" , "), None).0.is_empty());
+    }
+
+    #[test]
+    fn reauthenticated_is_an_action() {
+        let (c, e) = parse_commands(None, Some("ann"), Some(" Reauthenticated "), None);
+        assert!(e.is_empty());
+        assert!(c.actions.reauthenticated && !c.is_empty());
+        assert_eq!(c.login.as_deref(), Some("ann"));
+        let (c, e) = parse_commands(None, None, Some("reauthenticate"), None);
+        assert!(!c.actions.reauthenticated);
+        assert_eq!(e, [CommandError::BadAction("reauthenticate".into())]);
     }
 }

@@ -247,10 +247,18 @@ pub enum Signal {
         /// How many values were not used: rejected, or past the few examined.
         count: u32,
     },
+    /// A request to a fresh-only path (SESSION_FRESH_PATHS) had no recent login: it was
+    /// sent to log in again (or refused) and never reached the origin.
+    ReauthRequired {
+        /// The session, when the request had one.
+        session_id: Option<SessionId>,
+        /// The path asked for (without the query, at most 256 bytes).
+        path: String,
+    },
 }
 
 /// Every signal name, in a stable order.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 17] = [
     "session_manager_initialized",
     "session_created",
     "session_creation_failed",
@@ -267,6 +275,7 @@ pub const NAMES: [&str; 16] = [
     "sessions_purged",
     "session_store_degraded",
     "session_cookie_rejected",
+    "session_reauth_required",
 ];
 
 impl Signal {
@@ -290,6 +299,7 @@ impl Signal {
             Self::SessionsPurged { .. } => 13,
             Self::StoreDegraded { .. } => 14,
             Self::CookieRejected { .. } => 15,
+            Self::ReauthRequired { .. } => 16,
         };
         NAMES[i]
     }
@@ -308,7 +318,9 @@ impl Signal {
             | Self::DataSaved { session_id, .. }
             | Self::Cycled { session_id, .. }
             | Self::Expired { session_id, .. } => Some(*session_id),
-            Self::DataSaveFailed { session_id, .. } => *session_id,
+            Self::DataSaveFailed { session_id, .. } | Self::ReauthRequired { session_id, .. } => {
+                *session_id
+            }
             _ => None,
         }
     }
@@ -522,7 +534,7 @@ mod tests {
         let mut sorted = NAMES.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted.len(), 16);
+        assert_eq!(sorted.len(), 17);
         assert_eq!(
             Signal::CookieRejected {
                 reason: Reason::Malformed,
@@ -694,6 +706,13 @@ mod tests {
                     count: 3,
                 },
                 json!({"reason": "bad_payload", "count": 3}),
+            ),
+            (
+                Signal::ReauthRequired {
+                    session_id: Some(id),
+                    path: "/account/security".into(),
+                },
+                json!({"session_id": id.to_string(), "path": "/account/security"}),
             ),
         ];
         let mut seen = Vec::new();

@@ -10,6 +10,7 @@ use super::d1::D1Store;
 use super::{log, respond, signals};
 use crate::config::{Config, StoreKind};
 use crate::device::{Device, Seen};
+use crate::fresh::Asked;
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
@@ -139,6 +140,17 @@ pub async fn handle(
     let exchange = Exchange::begin(cx, d1, &inbound).await;
 
     let url = req.url();
+    let (fetch_mode, accept) = (headers.get("sec-fetch-mode")?, headers.get("accept")?);
+    let asked = Asked {
+        target: url::path(&url),
+        sec_fetch_mode: fetch_mode.as_deref(),
+        accept: accept.as_deref(),
+    };
+    if let Some(refusal) = exchange.freshness(&asked) {
+        // A stale login on a fresh-only path: the origin never sees the request.
+        call.report(exchange.refuse());
+        return respond::refusal(&refusal);
+    }
     let target = url::target(cfg.origin_url.as_deref(), &url);
     for (name, value) in exchange.inject(&req.method(), &target) {
         headers.set(name, &value)?;

@@ -12,8 +12,8 @@ use serde_json::json;
 
 impl<'a, S: Store> Exchange<'a, S> {
     /// The headers to set on the request forwarded to `target` (with `method`): the
-    /// session's id, user, data, expiry, whether it is new, where it came from, and the
-    /// assertion when ORIGIN_SECRET is set. Data over the header budget is withheld
+    /// session's id, user, data, expiry, auth time (when known), whether it is new, where
+    /// it came from, and the assertion when ORIGIN_SECRET is set. Data over the header budget is withheld
     /// (its size announced) and a user id that is not header-safe is left out; both are
     /// logged, the first also signalled.
     #[must_use]
@@ -53,6 +53,9 @@ impl<'a, S: Store> Exchange<'a, S> {
                 out.push((names.user_id.as_str(), user.to_owned()));
             }
             out.push((names.expires_at.as_str(), rec.expires_at.to_rfc3339()));
+            if let Some(at) = rec.auth_time {
+                out.push((names.auth_time.as_str(), at.to_rfc3339()));
+            }
         }
         let new = if record.is_some() { "0" } else { "1" };
         out.push((names.new.as_str(), new.to_owned()));
@@ -68,7 +71,8 @@ impl<'a, S: Store> Exchange<'a, S> {
                 url::path(target),
                 &data,
                 self.cx.now,
-            );
+            )
+            .authenticated_at(record.and_then(|rec| rec.auth_time));
             let jwt = assertion::sign(secret.expose().as_bytes(), &claims);
             out.push((names.assertion.as_str(), jwt));
         }

@@ -9,6 +9,8 @@
 //!
 //! ```text
 //! Exchange::begin(cx, d1, &inbound)   cookies -> Resolution -> the serving store + session
+//! exchange.freshness(&asked)          a stale login on a fresh-only path: 303 / 401
+//!   then exchange.refuse()            (the origin never sees it)
 //! exchange.inject(method, target)     the session headers for the origin
 //! exchange.finish(status, commands)   commands applied, saved, Set-Cookie values
 //!   or exchange.abandon()             the origin was unreachable
@@ -18,6 +20,7 @@ pub mod admin;
 pub mod api;
 pub mod backend;
 pub mod cookies;
+pub mod fresh;
 pub mod inject;
 pub mod journal;
 pub mod logout;

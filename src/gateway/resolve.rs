@@ -174,6 +174,7 @@ impl<'a, S: Store> Exchange<'a, S> {
 
 /// The session of a resolution: loaded already (D1), or still to load from the store
 /// that holds it.
+#[allow(clippy::large_enum_variant)] // one short-lived value a request: boxing buys nothing
 enum Found {
     Loaded(Option<(Session, KeyUse)>),
     Load(Option<(SessionId, KeyUse)>),

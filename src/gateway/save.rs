@@ -74,6 +74,9 @@ impl<'a, S: Store> Exchange<'a, S> {
         if let Some(user) = &cmds.login {
             session.login(user);
         }
+        if a.reauthenticated {
+            session.reauthenticate();
+        }
         if a.cycle {
             session.cycle();
         }

@@ -250,13 +250,21 @@ pub(crate) async fn the_auth_time_follows_logins_and_reauthentications(s: &impl 
     let r = record(Some("dora"), json!({}));
     s.insert(&r).await.unwrap();
     let at = |s_: Option<Record>| s_.unwrap().auth_time;
-    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(-30)), "inserted");
+    assert_eq!(
+        at(s.load(&r.id).await.unwrap()),
+        Some(T0.plus(-30)),
+        "inserted"
+    );
     let reauth = Update {
         reauthenticated: true,
         ..update(r.id)
     };
     assert_eq!(s.update(&reauth).await, Ok(true));
-    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(100)), "refreshed");
+    assert_eq!(
+        at(s.load(&r.id).await.unwrap()),
+        Some(T0.plus(100)),
+        "refreshed"
+    );
     let logout_user = Update {
         user: UserChange::Clear,
         ..update(r.id)
@@ -268,17 +276,29 @@ pub(crate) async fn the_auth_time_follows_logins_and_reauthentications(s: &impl 
         ..reauth.clone()
     };
     assert_eq!(s.update(&anonymous_reauth).await, Ok(true));
-    assert_eq!(at(s.load(&r.id).await.unwrap()), None, "nobody to reauthenticate");
+    assert_eq!(
+        at(s.load(&r.id).await.unwrap()),
+        None,
+        "nobody to reauthenticate"
+    );
     let login = Update {
         user: UserChange::Set("erin".into()),
         now: T0.plus(200),
         ..update(r.id)
     };
     assert_eq!(s.update(&login).await, Ok(true));
-    assert_eq!(at(s.load(&r.id).await.unwrap()), Some(T0.plus(200)), "a login");
+    assert_eq!(
+        at(s.load(&r.id).await.unwrap()),
+        Some(T0.plus(200)),
+        "a login"
+    );
     let anon = record(None, json!({}));
     s.insert(&anon).await.unwrap();
-    assert_eq!(at(s.load(&anon.id).await.unwrap()), None, "never authenticated");
+    assert_eq!(
+        at(s.load(&anon.id).await.unwrap()),
+        None,
+        "never authenticated"
+    );
 }
 
 /// A database deletes one session or all of a user's; a store of one session deletes
