@@ -194,4 +194,44 @@ mod tests {
         );
         assert_eq!(decode(keys(), "p", &forged), Err(CookieError::BadPayload));
     }
+
+    #[test]
+    fn the_auth_time_and_a_reauthentication_travel_under_the_mac() {
+        let insert = Deferred::Insert(Record {
+            id: SessionId::random(),
+            user_id: Some("ann".into()),
+            data: Data::new(),
+            created_at: T,
+            expires_at: T.plus(600),
+            absolute_expires_at: None,
+            updated_at: T,
+            version: 1,
+            auth_time: Some(T.plus(-5)),
+        });
+        let update = Deferred::Update(Update {
+            id: SessionId::random(),
+            new_id: None,
+            user: UserChange::Keep,
+            changes: Changes::default(),
+            expires_at: T.plus(600),
+            now: T,
+            reauthenticated: true,
+        });
+        for op in [insert, update] {
+            let v = encode(keys(), "p", &op, T);
+            assert_eq!(decode(keys(), "p", &v).map(|c| c.op), Ok(op));
+        }
+        // Without them (cookies of earlier versions): no auth time, no reauthentication.
+        let id = SessionId::random();
+        let old = format!(r#"{{"op":"update","id":"{id}","exp":1,"at":1}}"#);
+        let v = sealed::seal(keys(), VERSION, "p", TAG, old.as_bytes());
+        let Ok(Carried {
+            op: Deferred::Update(u),
+            ..
+        }) = decode(keys(), "p", &v)
+        else {
+            panic!("an update")
+        };
+        assert!(!u.reauthenticated);
+    }
 }

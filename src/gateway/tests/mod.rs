@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod cookie_store;
 mod d1;
+mod fresh;
 mod headers;
 mod outage;
 
@@ -18,6 +19,7 @@ use super::{Context, Exchange, Finished, Inbound};
 use crate::config::Config;
 use crate::cookie::pending;
 use crate::cookie::reference::{self, Reference};
+use crate::fresh::Asked;
 use crate::protocol::StoreLabel;
 use crate::session::{Record, SessionId};
 use crate::signal::{AuditRow, Signal};
@@ -241,6 +243,9 @@ pub(super) struct Seen {
     pub events: Vec<Event>,
     /// Revocations handed to the queue.
     pub revocations: Vec<Revocation>,
+    /// What the request got instead of the origin (a stale login on a fresh-only path);
+    /// `None`: the origin was called.
+    pub refusal: Option<crate::fresh::Refusal>,
 }
 
 impl Seen {
@@ -274,6 +279,13 @@ pub(super) fn request<S: Store>(
     request_in(&Memory::default(), cfg, d1, browser, now, reply)
 }
 
+/// A page the tests ask for: `/page`, as `fetch` would (no navigation headers).
+pub(super) const PAGE: Asked<'static> = Asked {
+    target: "/page",
+    sec_fetch_mode: None,
+    accept: None,
+};
+
 /// [`request`] in an isolate that remembers `memory`.
 pub(super) fn request_in<S: Store>(
     memory: &Memory,
@@ -281,6 +293,20 @@ pub(super) fn request_in<S: Store>(
     d1: Option<&S>,
     browser: &mut Browser,
     now: Timestamp,
+    reply: Reply<'_>,
+) -> Seen {
+    request_for(memory, cfg, d1, browser, now, &PAGE, reply)
+}
+
+/// [`request_in`] asking for `asked`: a stale login on a fresh-only path is refused
+/// before the origin (`reply` then goes unused).
+pub(super) fn request_for<S: Store>(
+    memory: &Memory,
+    cfg: &Config,
+    d1: Option<&S>,
+    browser: &mut Browser,
+    now: Timestamp,
+    asked: &Asked<'_>,
     reply: Reply<'_>,
 ) -> Seen {
     let header = browser.header();
@@ -294,8 +320,23 @@ pub(super) fn request_in<S: Store>(
         let exchange = Exchange::begin(cx, d1, &inbound).await;
         let label = exchange.label();
         let session = exchange.session().record().cloned();
+        if let Some(refusal) = exchange.freshness(asked) {
+            let finished = exchange.refuse();
+            browser.apply(&finished.set_cookies);
+            return Seen {
+                label,
+                session,
+                headers: BTreeMap::new(),
+                set_cookies: finished.set_cookies,
+                signals: finished.signals,
+                events: finished.events,
+                revocations: finished.revocations,
+                refusal: Some(refusal),
+            };
+        }
+        let target = format!("https://app.example{}", asked.target);
         let headers = exchange
-            .inject("GET", "https://app.example/page")
+            .inject("GET", &target)
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
@@ -320,6 +361,7 @@ pub(super) fn request_in<S: Store>(
             signals,
             events,
             revocations,
+            refusal: None,
         }
     })
 }
@@ -403,6 +445,13 @@ impl<'d, S: Store> Client<'d, S> {
             T0.plus(secs),
             reply,
         )
+    }
+
+    /// One request for `asked` at `T0 + secs`.
+    pub fn ask(&mut self, secs: i64, asked: &Asked<'_>, reply: Reply<'_>) -> Seen {
+        let (cfg, d1) = (&self.cfg, Some(self.d1));
+        let now = T0.plus(secs);
+        request_for(&self.memory, cfg, d1, &mut self.browser, now, asked, reply)
     }
 
     /// The session cookie, decoded as a reference.
