@@ -1,8 +1,11 @@
-//! The origin's command headers, the header-ownership rule, the proxy hygiene helpers
-//! and the consumer's revocation messages: no panic on any bytes; an accepted user id is header-safe and was not joined
-//! from two headers; a private Cache-Control stays private.
+//! The origin's command headers, the header-ownership rule, the proxy hygiene helpers,
+//! the consumer's revocation messages and the freshness policy: no panic on any bytes;
+//! an accepted user id is header-safe and was not joined from two headers; a private
+//! Cache-Control stays private; `reauthenticated` is only ever what the origin said; a
+//! re-authentication redirect is a header-safe URL whose `next` is one local path.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use sessiongate::fresh::{Asked, FreshPolicy, Refusal};
 use sessiongate::protocol::{parse_commands, HeaderNames};
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +16,33 @@ fuzz_target!(|data: &[u8]| {
     if let Some(user) = &cmds.login {
         assert!(sessiongate::protocol::header_safe(user));
         assert!(!user.contains(','), "a joined header never logs a user in");
+    }
+    if cmds.actions.reauthenticated {
+        let said = c.unwrap_or_default().to_ascii_lowercase();
+        assert!(said.contains("reauthenticated"));
+    }
+    // SESSION_FRESH_PATHS from the first line, the request's target from the second.
+    let reauth = "https://login.example/reauth?app=1";
+    if let Ok(Some(policy)) = FreshPolicy::new(a.unwrap_or_default(), 300, reauth) {
+        let target = b.unwrap_or_default();
+        let _ = policy.covers(target);
+        let asked = Asked {
+            target,
+            sec_fetch_mode: c,
+            accept: b,
+        };
+        let location = match policy.refusal(&asked) {
+            Refusal::Redirect(location) => location,
+            Refusal::Unauthorized(body) => {
+                let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+                v["reauth_url"].as_str().expect("a URL").to_owned()
+            }
+        };
+        assert!(sessiongate::protocol::header_safe(&location));
+        let next = location.strip_prefix(reauth).expect("under the reauth URL");
+        let next = next.strip_prefix("&next=%2F").expect("one local path");
+        assert!(!next.starts_with("%2F") && !next.starts_with("%5C"), "{next}");
+        assert!(!next.contains(['&', '#', '?', ' ']));
     }
     if let Some(cc) = sessiongate::proxy::private_cache_control(a) {
         assert!(cc.starts_with("private"));
