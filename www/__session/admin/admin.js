@@ -9,7 +9,7 @@ const SIGNALS = ["session_manager_initialized", "session_created", "session_crea
   "session_renewed", "session_renewal_failed", "session_deleted", "session_deletion_failed",
   "session_data_retrieved", "session_data_retrieval_failed", "session_data_saved",
   "session_data_save_failed", "session_cycled", "session_expired", "sessions_purged",
-  "session_store_degraded", "session_cookie_rejected"];
+  "session_store_degraded", "session_cookie_rejected", "session_reauth_required"];
 const $ = (id) => document.getElementById(id);
 const token = () => sessionStorage.getItem(KEY);
 
