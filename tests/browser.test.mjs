@@ -158,6 +158,11 @@ test("admin dashboard: a wrong token is refused; A's session found by user and r
   await admin.click('#search button[type="submit"]');
   const rowA = admin.locator(`#sessions tr[data-handle="${handleA}"]`);
   await rowA.waitFor(WAIT);
+  // The unfiltered table may still be on screen: wait for the search's answer to replace it.
+  await admin.waitForFunction(() => {
+    const rows = [...document.querySelectorAll("#sessions tr[data-handle]")];
+    return rows.length > 0 && rows.every((tr) => tr.dataset.user === "ann");
+  }, null, WAIT).catch(() => {});
   const users = await admin.locator("#sessions tr[data-handle]").evaluateAll((trs) => trs.map((tr) => tr.dataset.user));
   assert.deepEqual(users, ["ann"], "ann's one live session, bob's left out");
   await shot(admin, "05-admin-search");
