@@ -144,8 +144,8 @@ step_account() {
   local accounts
   accounts=$(json '(d.accounts || []).length')
   if ((accounts > 1)) && [[ -z ${CLOUDFLARE_ACCOUNT_ID:-} ]] && [[ -z $(toml_value account_id) ]]; then
-    die "this login has $accounts accounts: say which one to deploy to" \
-      "export CLOUDFLARE_ACCOUNT_ID=<id>   (ids: npx wrangler whoami)"
+    die "this login has $accounts accounts: say which one to deploy to, then rerun:" \
+      "export CLOUDFLARE_ACCOUNT_ID=<id>   ($(json 'd.accounts.map(x => `${x.name}: ${x.id}`).join(", ")'))"
   fi
 }
 
