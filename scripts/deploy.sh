@@ -90,8 +90,8 @@ fail_wrangler() {
 # stdout in $TMP/out, stderr in $TMP/err; returns wrangler's status.
 wr() { "$WR" "$@" --config "$TOML" </dev/null >"$TMP/out" 2>"$TMP/err"; }
 find_wrangler() {
-  WR=${WRANGLER:-$ROOT/node_modules/.bin/wrangler}
-  [[ -x $WR ]] || die "wrangler not found at $WR" "run: bash scripts/setup.sh (or set WRANGLER)"
+  local wanted=${WRANGLER:-$ROOT/node_modules/.bin/wrangler}
+  WR=$(command -v "$wanted") || die "wrangler not found: $wanted" "run: bash scripts/setup.sh (or set WRANGLER)"
 }
 # json EXPR [ARG]: EXPR evaluated with d = the JSON wrangler printed, a = ARG; prints the
 # result (an array one item a line, nothing for null/undefined).
@@ -359,7 +359,7 @@ print_health() {
 route_mode_note() {
   [[ -n $(toml_value ORIGIN_URL) ]] && return
   grep -qE '^[[:space:]]*(route|routes)[[:space:]]*=|^\[\[routes\]\]' "$TOML" && return
-  say "note: ORIGIN_URL is unset (route mode) and $TOML has no route: on workers.dev there" \
+  say "note: $TOML sets no ORIGIN_URL (route mode) and no route: on workers.dev there" \
     "  is no origin behind the worker, so only /__session/ answers. Set ORIGIN_URL in [vars]," \
     "  or add a route on a proxied zone with your origin behind it, e.g." \
     "  routes = [{ pattern = \"app.example.com/*\", zone_name = \"example.com\" }]"

@@ -96,7 +96,7 @@ test("a first run creates the database, writes its id, creates the queues, puts 
   assert.match(run.stdout, /Health: https:\/\/sessiongate\.example\.workers\.dev\/__session\/health/);
   assert.match(run.stdout, /Authorization: Bearer \$SESSION_ADMIN_TOKEN/);
   assert.match(run.stdout, /SESSION_ADMIN_TOKEN: not set \(optional/);
-  assert.match(run.stdout, /ORIGIN_URL is unset \(route mode\)/, "workers.dev without ORIGIN_URL is flagged");
+  assert.match(run.stdout, /sets no ORIGIN_URL \(route mode\) and no route/, "workers.dev without ORIGIN_URL is flagged");
 });
 
 test("a second run is idempotent: nothing created, no secret put", (t) => {
