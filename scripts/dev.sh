@@ -169,7 +169,11 @@ const secs = Math.round((Date.now() - started) / 1000);
 const line = "=".repeat(64);
 const out = ["", line];
 for (const p of problems) out.push(warn(`dev: problem: ${p}`));
-if (health?.origin?.reachable) out.push(`dev: origin ${health.origin.url} answers (${health.origin.status}); mode ${health.mode}`);
+if (health?.origin?.reachable) {
+  const s = health.origin.status;
+  const note = s === 401 || s === 403 ? ": expected from an origin that requires the assertion, which the probe does not carry" : "";
+  out.push(`dev: origin ${health.origin.url} is reachable (its GET / answered the health probe with ${s}${note})`);
+}
 out.push(bold(`ready: open ${base}/`) + `  (after ${secs} s)`);
 out.push(`dev: gateway status ${base}/__session/ · your sessions ${base}/__session/sessions/ · dashboard ${base}/__session/admin/ (token: SESSION_ADMIN_TOKEN in .dev.vars)`);
 out.push("dev: local state: npm run sessions · npm run signals · npm run signals -- --follow");
