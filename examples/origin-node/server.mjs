@@ -227,6 +227,7 @@ function lastSection(last) {
 const STYLE = `body{font:15px/1.5 system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}
 section{border-top:1px solid #ddd;margin-top:1.5rem}table{border-collapse:collapse;width:100%;font-size:13px}
 td,th{text-align:left;border-bottom:1px solid #eee;padding:.2rem .5rem;vertical-align:top}td code{word-break:break-all}
+#received td:first-child{white-space:nowrap}
 pre{background:#f6f6f6;padding:.5rem;overflow:auto}.ok{color:#17702a;font-weight:600}.bad{color:#b3261e;font-weight:600}
 ul{padding-left:1.2rem}form{display:inline-block;margin:.2rem .5rem .2rem 0}`;
 
