@@ -106,7 +106,43 @@ pub struct Config {
     /// Paths that need a recent login (SESSION_FRESH_PATHS,
     /// SESSION_FRESH_MAX_AGE_SECONDS, SESSION_REAUTH_URL); `None` = no such path.
     pub fresh: Option<FreshPolicy>,
+    /// How many live sessions a user may hold (SESSION_MAX_PER_USER,
+    /// SESSION_LIMIT_STRATEGY); `None` = no cap.
+    pub cap: Option<SessionCap>,
 }
+
+/// What a login beyond the cap does (SESSION_LIMIT_STRATEGY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitStrategy {
+    /// `evict_oldest`: the login goes through and the user's oldest sessions beyond the
+    /// cap are deleted.
+    EvictOldest,
+    /// `reject`: the login is not performed; the session stays as it was.
+    Reject,
+}
+
+impl LimitStrategy {
+    /// The setting's value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::EvictOldest => "evict_oldest",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+/// The cap on live sessions per user, checked at login only (D1 store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCap {
+    /// Live sessions a user may hold, at least 1.
+    pub max: u32,
+    /// What a login beyond it does.
+    pub strategy: LimitStrategy,
+}
+
+/// Largest SESSION_MAX_PER_USER: what a user's list holds.
+pub const MAX_PER_USER: i64 = 100;
 
 /// Every setting that is missing or invalid, in the order they are read (at least one).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -256,6 +292,7 @@ impl Config {
         let signal_retry_secs =
             p.take(integer(&get, "SESSION_SIGNAL_RETRY_SECONDS", 30, 0, 43_200));
         let fresh = p.take(fresh(&get));
+        let cap = p.take(cap(&get, store));
 
         let (
             Some(cookie),
@@ -269,6 +306,7 @@ impl Config {
             Some(signal_retention_days),
             Some(signal_retry_secs),
             Some(fresh),
+            Some(cap),
         ) = (
             cookie,
             current,
@@ -281,6 +319,7 @@ impl Config {
             signal_retention_days,
             signal_retry_secs,
             fresh,
+            cap,
         )
         else {
             return Err(ConfigErrors(p.0));
@@ -307,6 +346,7 @@ impl Config {
             signal_retention_days,
             signal_retry_secs: signal_retry_secs as u32,
             fresh,
+            cap,
         })
     }
 }
@@ -348,6 +388,8 @@ impl Config {
             "SESSION_FRESH_PATHS": self.fresh.as_ref().map(FreshPolicy::patterns).unwrap_or_default(),
             "SESSION_FRESH_MAX_AGE_SECONDS": self.fresh.as_ref().map(|f| f.max_age_secs),
             "SESSION_REAUTH_URL": self.fresh.as_ref().map(|f| f.reauth_url.as_str()),
+            "SESSION_MAX_PER_USER": self.cap.map_or(0, |c| c.max),
+            "SESSION_LIMIT_STRATEGY": self.cap.map_or(LimitStrategy::EvictOldest, |c| c.strategy).as_str(),
         })
     }
 }
@@ -377,6 +419,37 @@ fn origin_secret(
         ));
     }
     Ok(Some(Secret(s)))
+}
+
+/// SESSION_MAX_PER_USER (0 = off, at most [`MAX_PER_USER`]) and SESSION_LIMIT_STRATEGY
+/// (`evict_oldest` or `reject`). The cookie store keeps no list of a user's sessions, so
+/// a cap there is refused rather than silently not enforced.
+fn cap(
+    get: &impl Fn(&str) -> Option<String>,
+    store: StoreKind,
+) -> Result<Option<SessionCap>, ConfigError> {
+    let strategy = match get("SESSION_LIMIT_STRATEGY").as_deref().map(str::trim) {
+        None | Some("evict_oldest") => LimitStrategy::EvictOldest,
+        Some("reject") => LimitStrategy::Reject,
+        Some(other) => {
+            return Err(err(
+                "SESSION_LIMIT_STRATEGY",
+                format!("expected `evict_oldest` or `reject`, got `{other}`"),
+            ))
+        }
+    };
+    let max = integer(get, "SESSION_MAX_PER_USER", 0, 0, MAX_PER_USER)?;
+    let Ok(max @ 1..) = u32::try_from(max) else {
+        return Ok(None);
+    };
+    if store == StoreKind::Cookie {
+        return Err(err(
+            "SESSION_MAX_PER_USER",
+            "cannot be enforced with SESSION_STORE=cookie (no list of a user's sessions): \
+             set it to 0 or use the D1 store",
+        ));
+    }
+    Ok(Some(SessionCap { max, strategy }))
 }
 
 /// SESSION_LIST_PATHS: path prefixes, each starting with `/`.

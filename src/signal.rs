@@ -76,6 +76,12 @@ pub enum Reason {
     RevokedByOrigin,
     /// `revoked_by_admin`: an operator ended it through the admin API.
     RevokedByAdmin,
+    /// `evicted`: its user logged in once more than SESSION_MAX_PER_USER allows, and it
+    /// was the oldest.
+    Evicted,
+    /// `limit_reached`: a login was refused: its user already holds SESSION_MAX_PER_USER
+    /// sessions (SESSION_LIMIT_STRATEGY=reject).
+    LimitReached,
 }
 
 impl Reason {
@@ -102,6 +108,8 @@ impl Reason {
             Self::RevokedByUser => "revoked_by_user",
             Self::RevokedByOrigin => "revoked_by_origin",
             Self::RevokedByAdmin => "revoked_by_admin",
+            Self::Evicted => "evicted",
+            Self::LimitReached => "limit_reached",
         }
     }
 }

@@ -194,6 +194,28 @@ impl Store for D1Store {
             .await
     }
 
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let args = [
+            user_id.into(),
+            except.to_string().into(),
+            int(now.unix()),
+            int(i64::from(keep)),
+        ];
+        let answer = self
+            .statement(sql::EVICT, &args)?
+            .all()
+            .await
+            .map_err(backend)?;
+        let rows: Vec<Ended> = answer.results().map_err(backend)?;
+        Ok(rows.iter().filter_map(|r| r.id.parse().ok()).collect())
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         let row: Option<NotBefore> = self
             .statement(sql::NOT_BEFORE, &[user_id.into()])?

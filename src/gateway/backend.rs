@@ -54,6 +54,16 @@ impl<S: Store> Store for Backend<'_, S> {
         each!(self, s => s.list_user(user_id, now).await)
     }
 
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        each!(self, s => s.evict(user_id, except, keep, now).await)
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         each!(self, s => s.not_before(user_id).await)
     }

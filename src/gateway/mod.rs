@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod api;
 pub mod backend;
+pub mod cap;
 pub mod cookies;
 pub mod fresh;
 pub mod inject;

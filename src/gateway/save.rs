@@ -48,8 +48,16 @@ impl<'a, S: Store> Exchange<'a, S> {
                 exception: Some(Exception::new("BadCommand", e)),
             });
         }
+        // A login refused by the cap drops the response's commands: the session stays
+        // as it was.
+        let cmds = if self.over_cap(&cmds).await {
+            Commands::default()
+        } else {
+            cmds
+        };
         self.apply(&cmds);
         let change = self.save().await;
+        self.evict_over_cap(&cmds).await;
         self.revoke_for_origin(&cmds).await;
         let set_cookies = self.set_cookies(change);
         self.finished(set_cookies)

@@ -121,6 +121,32 @@ impl Store for MemoryStore {
         Ok(live.into_iter().map(Listed::from).collect())
     }
 
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        // Insertion order is creation order here (a login keeps `created_at`).
+        let mut live: Vec<(Timestamp, String, SessionId)> = self
+            .rows
+            .borrow()
+            .values()
+            .filter(|r| r.user_id.as_deref() == Some(user_id) && r.id != *except)
+            .filter(|r| r.expires_at > now && r.absolute_expires_at.is_none_or(|a| a > now))
+            .map(|r| (r.created_at, r.id.to_string(), r.id))
+            .collect();
+        live.sort();
+        let beyond = live.len().saturating_sub(keep as usize);
+        let mut evicted = Vec::with_capacity(beyond);
+        for (_, _, id) in live.into_iter().take(beyond) {
+            self.delete(&id).await?;
+            evicted.push(id);
+        }
+        Ok(evicted)
+    }
+
     async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
         let mut times = self.not_before.borrow_mut();
         let t = times.entry(user_id.to_owned()).or_insert(at);

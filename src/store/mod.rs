@@ -120,6 +120,23 @@ pub trait Store {
         Ok(Vec::new())
     }
 
+    /// Deletes the live sessions of `user_id` at `now` other than `except` beyond the
+    /// newest `keep`, oldest first by insertion; returns their ids. A store that holds
+    /// only the request's own session deletes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the store fails.
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let _ = (user_id, except, keep, now);
+        Ok(Vec::new())
+    }
+
     /// When `user_id`'s sessions stop being valid: one created before it is refused. A
     /// store that keeps no such time answers `None`.
     ///

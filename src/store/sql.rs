@@ -164,6 +164,17 @@ pub const DELETE: &str = "DELETE FROM sessions WHERE id = ?1 RETURNING id";
 /// Delete every session of a user (`?1` user_id).
 pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1 RETURNING id";
 
+/// The cap per user: delete user `?1`'s live sessions at `?3` other than `?2` (the one
+/// that just logged in) beyond the newest `?4`, oldest by insertion (rowid: a login keeps
+/// its row's place). One statement right after the login's write; the delete trigger
+/// remembers each id, so a pending write never brings one back.
+pub const EVICT: &str = concat!(
+    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE user_id = ?1 \
+     AND id <> ?2 AND ",
+    live!("?3"),
+    " ORDER BY rowid DESC LIMIT -1 OFFSET ?4) RETURNING id"
+);
+
 /// Delete up to `?2` sessions expired at `?1` (idle or absolute). D1 has no
 /// `DELETE ... LIMIT`, hence the sub-select; chunks keep each statement short.
 pub const PURGE_EXPIRED: &str = "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \

@@ -170,6 +170,22 @@ impl Store for SqliteStore {
         decodable(rows.collect::<Result<_, _>>().map_err(backend)?)
     }
 
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut stmt = self.0.prepare(sql::EVICT).map_err(backend)?;
+        let args = params![user_id, except.to_string(), now.unix(), keep];
+        let rows = stmt
+            .query_map(args, |r| r.get::<_, String>(0))
+            .map_err(backend)?;
+        let ids: Vec<String> = rows.collect::<Result<_, _>>().map_err(backend)?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
+    }
+
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
         self.0
             .query_row(sql::NOT_BEFORE, [user_id], |r| r.get::<_, i64>(0))

@@ -6,6 +6,7 @@
 
 mod admin;
 mod api;
+mod cap;
 mod cookie_store;
 mod d1;
 mod fresh;
@@ -145,6 +146,17 @@ impl<S: Store> Store for Flaky<S> {
     async fn list_user(&self, user_id: &str, now: Timestamp) -> Result<Vec<Listed>, StoreError> {
         self.read()?;
         self.inner.list_user(user_id, now).await
+    }
+
+    async fn evict(
+        &self,
+        user_id: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.write()?;
+        self.inner.evict(user_id, except, keep, now).await
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
