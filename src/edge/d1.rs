@@ -2,7 +2,7 @@
 //! [`crate::store::sql`].
 
 use super::SESSIONS_DB;
-use crate::device::Device;
+use crate::device::{Device, Seen};
 use crate::session::{Record, SessionId};
 use crate::signal::AuditRow;
 use crate::store::row::{data_json, Row};
@@ -12,14 +12,16 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::web_sys::Request;
+use worker::{js_sys, D1Database, D1PreparedStatement, Env};
 
 /// Sessions in D1. A missing binding is a store whose every operation fails, so the
 /// request path degrades the same way as when D1 is down.
 pub struct D1Store {
     db: Option<D1Database>,
-    /// The request's device context (JSON text), written with the session's writes.
-    device: Option<String>,
+    /// The request whose device context the session's writes record (read only when
+    /// one is made: the steady state pays nothing for it).
+    from: Option<Request>,
 }
 
 impl D1Store {
@@ -27,15 +29,21 @@ impl D1Store {
     pub fn from_env(env: &Env) -> Self {
         Self {
             db: env.d1(SESSIONS_DB).ok(),
-            device: None,
+            from: None,
         }
     }
 
-    /// The same store, its writes recorded as coming from `device`.
+    /// The same store, its writes recorded as coming from `req`.
     #[must_use]
-    pub fn seen_from(mut self, device: &Device) -> Self {
-        self.device = device.to_column();
+    pub fn seen_from(mut self, req: &Request) -> Self {
+        // The handle, not `Request.clone()` (which would tee the body).
+        self.from = Some(Clone::clone(req));
         self
+    }
+
+    /// The device context of the request, as the `context` column holds it.
+    fn device(&self) -> Option<String> {
+        self.from.as_ref().and_then(|req| device(req).to_column())
     }
 
     /// The database, or the error of its missing binding.
@@ -147,7 +155,7 @@ impl Store for D1Store {
             r.absolute_expires_at
                 .map_or(JsValue::NULL, |t| int(t.unix())),
             int(r.updated_at.unix()),
-            opt_str(self.device.as_deref()),
+            opt_str(self.device().as_deref()),
             r.auth_time.map_or(JsValue::NULL, |t| int(t.unix())),
         ];
         match self.run(sql::INSERT, &args).await? {
@@ -168,7 +176,7 @@ impl Store for D1Store {
             p.values.into(),
             int(p.expires_at),
             int(p.now),
-            opt_str(self.device.as_deref()),
+            opt_str(self.device().as_deref()),
             int(p.reauthenticated),
         ];
         self.run(sql::UPDATE, &args).await.map(|n| n > 0)
@@ -341,6 +349,25 @@ impl Directory for D1Store {
 /// The cursor parameter.
 fn before(seq: Option<i64>) -> JsValue {
     seq.map_or(JsValue::NULL, int)
+}
+
+/// Where `req` comes from: its User-Agent, client address and `cf` location (the core
+/// bounds them and keeps only the address's network).
+fn device(req: &Request) -> Device {
+    let cf = js_sys::Reflect::get(req, &"cf".into()).unwrap_or_default();
+    let field = |name: &str| js_sys::Reflect::get(&cf, &name.into()).ok();
+    let text = |name: &str| field(name).and_then(|v| v.as_string());
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let (user_agent, client_ip) = (header("user-agent"), header("cf-connecting-ip"));
+    let (country, city, colo) = (text("country"), text("city"), text("colo"));
+    Device::from_request(&Seen {
+        user_agent: user_agent.as_deref(),
+        client_ip: client_ip.as_deref(),
+        country: country.as_deref(),
+        city: city.as_deref(),
+        colo: colo.as_deref(),
+        asn: field("asn").and_then(|v| v.as_f64()),
+    })
 }
 
 /// A row a delete returns.

@@ -9,7 +9,6 @@
 use super::d1::D1Store;
 use super::{log, respond, signals};
 use crate::config::{Config, StoreKind};
-use crate::device::{Device, Seen};
 use crate::fresh::Asked;
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
@@ -118,20 +117,21 @@ pub async fn handle(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
-    if let Some(hint) = health::route_mode_in_dev(cfg, &req.url()) {
-        log::error("route_mode_on_loopback", json!({ "url": req.url() }));
+    let url = req.url();
+    if let Some(hint) = health::route_mode_in_dev(cfg, &url) {
+        log::error("route_mode_on_loopback", json!({ "url": url }));
         return respond::text(502, hint);
     }
     let headers = Headers::new_with_headers(&req.headers())?;
     if !mark_hop(&headers, cfg)? {
-        let fields = json!({ "url": req.url(), "origin": cfg.origin_url });
+        let fields = json!({ "url": url, "origin": cfg.origin_url });
         log::error("loop_detected", fields);
         return respond::text(508, LOOP);
     }
     strip_owned(&headers, &cfg.headers)?;
     let inbound = take_cookies(&headers, cfg)?;
     let call = Call::new(env, ctx, cfg, now, &headers)?;
-    let d1 = D1Store::from_env(env).seen_from(&device(&req, &headers)?);
+    let d1 = D1Store::from_env(env).seen_from(&req);
     let Ok(d1) = d1_for(cfg, &d1) else {
         return respond::text(500, D1_MISSING);
     };
@@ -139,17 +139,19 @@ pub async fn handle(
     let cx = Cx::new(cfg, now, signals::first_request(), &memory);
     let exchange = Exchange::begin(cx, d1, &inbound).await;
 
-    let url = req.url();
-    let (fetch_mode, accept) = (headers.get("sec-fetch-mode")?, headers.get("accept")?);
-    let asked = Asked {
-        target: url::path(&url),
-        sec_fetch_mode: fetch_mode.as_deref(),
-        accept: accept.as_deref(),
-    };
-    if let Some(refusal) = exchange.freshness(&asked) {
-        // A stale login on a fresh-only path: the origin never sees the request.
-        call.report(exchange.refuse());
-        return respond::refusal(&refusal);
+    // Only with fresh-only paths configured: other requests read no more headers.
+    if cfg.fresh.is_some() {
+        let (fetch_mode, accept) = (headers.get("sec-fetch-mode")?, headers.get("accept")?);
+        let asked = Asked {
+            target: url::path(&url),
+            sec_fetch_mode: fetch_mode.as_deref(),
+            accept: accept.as_deref(),
+        };
+        if let Some(refusal) = exchange.freshness(&asked) {
+            // A stale login on a fresh-only path: the origin never sees the request.
+            call.report(exchange.refuse());
+            return respond::refusal(&refusal);
+        }
     }
     let target = url::target(cfg.origin_url.as_deref(), &url);
     for (name, value) in exchange.inject(&req.method(), &target) {
@@ -158,7 +160,7 @@ pub async fn handle(
     if let Some((name, value)) = exchange.session_list(url::path(&url)).await {
         headers.set(name, &value)?;
     }
-    let Some(resp) = forward(&req, headers, &target).await? else {
+    let Some(resp) = forward(&req, &url, headers, &target).await? else {
         call.report(exchange.abandon());
         return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
@@ -212,24 +214,6 @@ fn js_error(e: &worker::wasm_bindgen::JsValue) -> String {
         .unwrap_or_else(|| "unknown error".to_owned())
 }
 
-/// Where the request comes from: its User-Agent, client address and `cf` location (the
-/// core bounds them and keeps only the address's network).
-fn device(req: &Request, headers: &Headers) -> Result<Device> {
-    let cf = js_sys::Reflect::get(req, &"cf".into()).unwrap_or_default();
-    let field = |name: &str| js_sys::Reflect::get(&cf, &name.into()).ok();
-    let text = |name: &str| field(name).and_then(|v| v.as_string());
-    let (user_agent, client_ip) = (headers.get("user-agent")?, headers.get("cf-connecting-ip")?);
-    let (country, city, colo) = (text("country"), text("city"), text("colo"));
-    Ok(Device::from_request(&Seen {
-        user_agent: user_agent.as_deref(),
-        client_ip: client_ip.as_deref(),
-        country: country.as_deref(),
-        city: city.as_deref(),
-        colo: colo.as_deref(),
-        asn: field("asn").and_then(|v| v.as_f64()),
-    }))
-}
-
 /// Adds this gateway to the hop mark; `false` when the request already carries it (it
 /// came back: a loop).
 fn mark_hop(headers: &Headers, cfg: &Config) -> Result<bool> {
@@ -259,9 +243,14 @@ fn take_cookies(headers: &Headers, cfg: &Config) -> Result<Inbound> {
 /// Sends the request on to the origin (or its own URL in route mode), body streamed, with
 /// the gateway's own forwarding headers. `None` when the origin cannot be reached
 /// (logged).
-async fn forward(req: &Request, headers: Headers, target: &str) -> Result<Option<Response>> {
+async fn forward(
+    req: &Request,
+    url: &str,
+    headers: Headers,
+    target: &str,
+) -> Result<Option<Response>> {
     let client_ip = headers.get("cf-connecting-ip")?;
-    for (name, value) in proxy::forwarding(&req.url(), client_ip.as_deref()) {
+    for (name, value) in proxy::forwarding(url, client_ip.as_deref()) {
         match value {
             Some(v) => headers.set(name, &v)?,
             None => headers.delete(name)?,
