@@ -112,9 +112,11 @@ fn asn(n: f64) -> Option<u32> {
     (n.fract() == 0.0 && (1.0..=f64::from(u32::MAX)).contains(&n)).then_some(n as u32)
 }
 
-/// The /24 (IPv4) or /48 (IPv6) network of `ip`. Parsed by hand: std's `IpAddr` parser
-/// costs kilobytes of wasm.
-fn network(ip: &str) -> Option<String> {
+/// The /24 (IPv4) or /48 (IPv6) network of `ip` (e.g. `203.0.113.0/24`,
+/// `2001:db8:abcd::/48`); `None` when it is not an address. Parsed by hand: std's
+/// `IpAddr` parser costs kilobytes of wasm. Rate limits count per network too.
+#[must_use]
+pub fn network(ip: &str) -> Option<String> {
     let ip = ip.trim();
     let mapped = ip.get(..7).filter(|p| p.eq_ignore_ascii_case("::ffff:"));
     match mapped.map(|p| &ip[p.len()..]) {

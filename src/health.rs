@@ -44,6 +44,8 @@ pub struct Checks<'a> {
     pub queue_bound: bool,
     /// The origin.
     pub origin: OriginCheck,
+    /// The rate limits whose binding is there (the others are off: no limit).
+    pub rate_limits: Vec<crate::gateway::limit::Purpose>,
 }
 
 const MIGRATIONS_HINT: &str = "the D1 migrations are not (all) applied: run `npx wrangler d1 \
@@ -122,6 +124,7 @@ impl Checks<'_> {
             "d1": d1,
             "queue": queue,
             "origin": origin,
+            "rate_limits": crate::gateway::limit::health(&self.rate_limits),
             "settings": cfg.map(Config::summary),
         })
     }
@@ -173,6 +176,7 @@ mod tests {
             d1,
             queue_bound: true,
             origin,
+            rate_limits: Vec::new(),
         }
     }
 

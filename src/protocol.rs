@@ -52,6 +52,9 @@ pub struct HeaderNames {
     pub revoke: String,
     /// `<prefix>List`: base64url JSON of the user's sessions (SESSION_LIST_PATHS only).
     pub list: String,
+    /// `<prefix>Rate-Limited`: to the origin, `create` when session creation from the
+    /// client's network is over its rate limit.
+    pub rate_limited: String,
 }
 
 impl HeaderNames {
@@ -83,6 +86,7 @@ impl HeaderNames {
             action: n("Action"),
             revoke: n("Revoke"),
             list: n("List"),
+            rate_limited: n("Rate-Limited"),
         })
     }
 
@@ -102,8 +106,9 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 13] {
+    pub fn response_owned(&self) -> [&str; 14] {
         [
+            &self.rate_limited,
             &self.list,
             &self.revoke,
             &self.data_omitted,
@@ -370,6 +375,9 @@ mod tests {
         ] {
             assert!(!n.owns(other), "{other}");
         }
+        // The rate-limit hint is the gateway's to send: a client cannot forge it.
+        assert!(n.owns(&n.rate_limited) && n.owns("x_session_rate_limited"));
+        assert!(n.response_owned().contains(&"X-Session-Rate-Limited"));
         // Non-ASCII never panics on a char boundary.
         assert!(!n.owns("x-sessioné-id"));
         assert!(!n.owns("é"));

@@ -254,6 +254,15 @@ pub enum Signal {
         reason: Reason,
         /// How many values were not used: rejected, or past the few examined.
         count: u32,
+        /// With SESSION_COOKIE_REJECTED_LIMIT (one signal per network per window): the
+        /// client's network (IPv4 /24, IPv6 /48). Absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
+        /// With SESSION_COOKIE_REJECTED_LIMIT: the requests with rejected cookies from
+        /// `network` this signal stands for (this isolate's, since its last signal for
+        /// it, this one included). Absent otherwise: one signal per request.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        requests: Option<u32>,
     },
     /// A request to a fresh-only path (SESSION_FRESH_PATHS) had no recent login: it was
     /// sent to log in again (or refused) and never reached the origin.
@@ -546,7 +555,9 @@ mod tests {
         assert_eq!(
             Signal::CookieRejected {
                 reason: Reason::Malformed,
-                count: 1
+                count: 1,
+                network: None,
+                requests: None,
             }
             .name(),
             "session_cookie_rejected"
@@ -712,6 +723,8 @@ mod tests {
                 Signal::CookieRejected {
                     reason: Reason::BadPayload,
                     count: 3,
+                    network: None,
+                    requests: None,
                 },
                 json!({"reason": "bad_payload", "count": 3}),
             ),
@@ -729,6 +742,17 @@ mod tests {
             seen.push(signal.name());
         }
         assert_eq!(seen, NAMES, "one case per signal, in order");
+        // Aggregated by SESSION_COOKIE_REJECTED_LIMIT: the same fields, and two more.
+        let aggregated = Signal::CookieRejected {
+            reason: Reason::BadSignature,
+            count: 1,
+            network: Some("203.0.113.0/24".into()),
+            requests: Some(12),
+        };
+        assert_eq!(
+            aggregated.kwargs(),
+            json!({"reason": "bad_signature", "count": 1, "network": "203.0.113.0/24", "requests": 12})
+        );
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 use super::d1::D1Store;
 use super::gateway::{d1_for, Call, D1_MISSING};
+use super::limit::{self, Bindings};
 use super::respond::{respond, text};
 use super::{log, ASSETS, SESSION_SIGNALS};
 use crate::admin;
 use crate::config::{Config, ConfigErrors, StoreKind};
+use crate::gateway::limit::{Limits, Purpose};
 use crate::gateway::{self, Inbound};
 use crate::health::{Checks, D1Check, OriginCheck};
 use crate::time::Timestamp;
@@ -57,6 +59,14 @@ async fn logout(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
+    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
+    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Logout).await? {
+        return Ok(resp);
+    }
     if req.method() != "POST" {
         let resp = text(405, "Method Not Allowed: use POST\n")?;
         resp.headers().set("allow", "POST")?;
@@ -95,6 +105,14 @@ async fn sessions_api(
     path: &str,
     now: Timestamp,
 ) -> Result<Response> {
+    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
+    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Api).await? {
+        return Ok(resp);
+    }
     let route = path.strip_prefix("/__session/api/sessions").unwrap_or("?");
     let (method, want) = match route {
         "" | "/" => ("GET", Route::List),
@@ -138,7 +156,7 @@ async fn sessions_api(
         Route::RevokeOthers => cx.revoke_others(d1, &inbound).await,
     };
     let call = Call::new(env, ctx, cfg, now, &h)?;
-    let set_cookies = call.report(answer.finished);
+    let set_cookies = limit::report(call, limits, now, answer.finished).await;
     let resp = match answer.body {
         serde_json::Value::Null => respond(answer.status, "application/json", "")?,
         body => json_answer(answer.status, &body)?,
@@ -158,6 +176,14 @@ async fn admin_api(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
+    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
+    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Admin).await? {
+        return Ok(resp);
+    }
     let h = req.headers();
     let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());
     let authorization = h.get("authorization")?;
@@ -184,6 +210,35 @@ async fn admin_api(
         resp.headers().set("www-authenticate", "Bearer")?;
     }
     Ok(resp)
+}
+
+/// The `429` (with `Retry-After`) when the client's network is over `purpose`'s rate
+/// limit; `None` when the request may go on (no binding, within it, or a failing
+/// limiter, which is logged).
+async fn over_limit(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    cfg: &Config,
+    now: Timestamp,
+    limits: Limits<'_>,
+    purpose: Purpose,
+) -> Result<Option<Response>> {
+    let memory = super::entry::memory();
+    let cx = gateway::Context::new(cfg, now, false, &memory).with_limits(limits);
+    let too_many = cx.admit(purpose).await;
+    Call::new(env, ctx, cfg, now, &req.headers())?.report(cx.refused());
+    let Some(too_many) = too_many else {
+        return Ok(None);
+    };
+    let resp = match purpose {
+        Purpose::Logout => text(429, "Too Many Requests: try again later\n")?,
+        _ => json_answer(429, &too_many.body())?,
+    };
+    let h = resp.headers();
+    h.set("retry-after", &too_many.retry_after.to_string())?;
+    h.set("cache-control", "no-store")?;
+    Ok(Some(resp))
 }
 
 /// The self-service API's routes.
@@ -227,6 +282,7 @@ async fn health(
         d1,
         queue_bound: env.queue(SESSION_SIGNALS).is_ok(),
         origin: OriginCheck::NotChecked,
+        rate_limits: limit::bound(env),
     };
     // Read apart from the configuration, so a broken configuration can still be seen.
     let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());

@@ -7,9 +7,11 @@
 //! unless a cookie or a sessiongate header requires a change.
 
 use super::d1::D1Store;
+use super::limit::{self, Bindings};
 use super::{log, respond, signals};
 use crate::config::{Config, StoreKind};
 use crate::fresh::Asked;
+use crate::gateway::limit::Limits;
 use crate::gateway::resolve::Forwarded;
 use crate::gateway::save::RawCommands;
 use crate::gateway::{Context as Cx, Exchange, Finished, Inbound};
@@ -136,7 +138,12 @@ pub async fn handle(
         return respond::text(500, D1_MISSING);
     };
     let memory = super::entry::memory();
-    let cx = Cx::new(cfg, now, signals::first_request(), &memory);
+    let (recent, bindings) = (limit::recent(), Bindings::new(env, &req));
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
+    let cx = Cx::new(cfg, now, signals::first_request(), &memory).with_limits(limits);
     let exchange = Exchange::begin(cx, d1, &inbound).await;
 
     // Only with fresh-only paths configured: other requests read no more headers.
@@ -149,7 +156,7 @@ pub async fn handle(
         };
         if let Some(refusal) = exchange.freshness(&asked) {
             // A stale login on a fresh-only path: the origin never sees the request.
-            call.report(exchange.refuse());
+            limit::report(call, limits, now, exchange.refuse()).await;
             return respond::refusal(&refusal);
         }
     }
@@ -160,8 +167,11 @@ pub async fn handle(
     if let Some((name, value)) = exchange.session_list(url::path(&url)).await {
         headers.set(name, &value)?;
     }
+    if let Some((name, value)) = exchange.rate_limit_hint() {
+        headers.set(name, value)?;
+    }
     let Some(resp) = forward(&req, &url, headers, &target).await? else {
-        call.report(exchange.abandon());
+        limit::report(call, limits, now, exchange.abandon()).await;
         return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
     let status = resp.status();
@@ -175,7 +185,8 @@ pub async fn handle(
         action: action.as_deref(),
         revoke: revoke.as_deref(),
     };
-    let set_cookies = call.report(exchange.finish(status, commands).await);
+    let finished = exchange.finish(status, commands).await;
+    let set_cookies = limit::report(call, limits, now, finished).await;
     if status == 101 {
         // A WebSocket upgrade passes through as is (the core changed nothing).
         return Ok(resp);

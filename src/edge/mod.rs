@@ -16,6 +16,8 @@ mod entry;
 #[cfg(feature = "gateway")]
 mod gateway;
 #[cfg(feature = "gateway")]
+mod limit;
+#[cfg(feature = "gateway")]
 mod log;
 #[cfg(feature = "gateway")]
 mod respond;
@@ -25,6 +27,7 @@ mod signals;
 pub use d1::D1Store;
 
 use crate::config::{Config, ConfigErrors};
+use crate::gateway::limit::Purpose;
 use worker::Env;
 
 /// D1 binding holding the `sessions` table.
@@ -33,6 +36,16 @@ pub const SESSIONS_DB: &str = "SESSIONS_DB";
 pub const SESSION_SIGNALS: &str = "SESSION_SIGNALS";
 /// Static assets binding (www/), served under [`RESERVED_PREFIX`].
 pub const ASSETS: &str = "ASSETS";
+/// Rate limit on session creation per client network (optional `[[ratelimits]]`).
+pub const SESSION_CREATE_LIMIT: &str = Purpose::Create.binding();
+/// Rate limit on the self-service API (`/__session/api/`) per client network (optional).
+pub const SESSION_API_LIMIT: &str = Purpose::Api.binding();
+/// Rate limit on the admin API (`/__session/admin/api/`) per client network (optional).
+pub const SESSION_ADMIN_LIMIT: &str = Purpose::Admin.binding();
+/// Rate limit on `POST /__session/logout` per client network (optional).
+pub const SESSION_LOGOUT_LIMIT: &str = Purpose::Logout.binding();
+/// `session_cookie_rejected` signals per client network, meant with limit 1 (optional).
+pub const SESSION_COOKIE_REJECTED_LIMIT: &str = Purpose::CookieRejected.binding();
 /// Path prefix sessiongate answers itself; everything else is proxied.
 pub const RESERVED_PREFIX: &str = "/__session";
 

@@ -24,6 +24,7 @@ pub mod cookies;
 pub mod fresh;
 pub mod inject;
 pub mod journal;
+pub mod limit;
 pub mod logout;
 pub mod memory;
 pub mod resolve;
@@ -58,6 +59,8 @@ pub struct Context<'a> {
     pub journal: Journal,
     /// The isolate's revocation memory.
     pub memory: &'a Memory,
+    /// The rate limits ([`Context::with_limits`]); `None`: nothing is limited.
+    limits: Option<limit::Limits<'a>>,
 }
 
 impl<'a> Context<'a> {
@@ -77,6 +80,7 @@ impl<'a> Context<'a> {
             now,
             journal,
             memory,
+            limits: None,
         }
     }
 

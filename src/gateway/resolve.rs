@@ -428,6 +428,8 @@ impl Context<'_> {
             self.journal.signal(Signal::CookieRejected {
                 reason: first.into(),
                 count,
+                network: None,
+                requests: None,
             });
         }
         found

@@ -56,6 +56,8 @@ impl<'a, S: Store> Exchange<'a, S> {
             cmds
         };
         self.apply(&cmds);
+        // Over the creation rate limit (limit.rs): the session is not created.
+        self.creation_refused().await;
         let change = self.save().await;
         self.evict_over_cap(&cmds).await;
         self.revoke_for_origin(&cmds).await;

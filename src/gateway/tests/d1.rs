@@ -139,7 +139,7 @@ fn forged_cookies_are_rejected_and_the_first_valid_one_wins<S: Store>(d1: &Flaky
         .signals
         .iter()
         .filter_map(|s| match s {
-            Signal::CookieRejected { reason, count } => Some((*reason, *count)),
+            Signal::CookieRejected { reason, count, .. } => Some((*reason, *count)),
             _ => None,
         })
         .collect();
@@ -282,7 +282,9 @@ fn a_flood_of_junk_cookies_is_one_signal<S: Store>(d1: &Flaky<S>) {
             finished.signals,
             [Signal::CookieRejected {
                 reason: Reason::Malformed,
-                count: expected
+                count: expected,
+                network: None,
+                requests: None,
             }]
         );
         assert_eq!(finished.events.len(), 1, "one log line");
