@@ -5,6 +5,8 @@
 //   GET  /__test/queue                   queue calls since the last call [{method, count}]
 //   POST /__test/queue?fail=1|0          make the queue producer fail
 //   POST /__test/enqueue                 send the request body (JSON) to the queue as is
+//   GET  /__test/ratelimit               rate limiter calls since the last call [{binding, key}]
+//   POST /__test/ratelimit?fail=1|0      make every rate limiter call fail
 import Gate from "../../build/index.js";
 
 const EXECUTE = new Set(["first", "all", "run", "raw"]);
@@ -63,6 +65,27 @@ function wrapQueue(queue) {
   });
 }
 
+let rateCalls = [];
+let rateFailing = false;
+
+// A rate limiting binding (any `*_LIMIT` binding), calls recorded; the constructor stays
+// the binding's own (`Ratelimit`), which workers-rs checks.
+function wrapLimiter(name, limiter) {
+  return new Proxy(limiter, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === "limit") {
+        return (options) => {
+          rateCalls.push({ binding: name, key: options?.key });
+          if (rateFailing) return Promise.reject(new Error("ratelimit: injected failure"));
+          return value.call(target, options);
+        };
+      }
+      return typeof value === "function" && prop !== "constructor" ? value.bind(target) : value;
+    },
+  });
+}
+
 const json = (v) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
 
 export default {
@@ -80,6 +103,12 @@ export default {
       queueCalls = [];
       return json(body);
     }
+    if (url.pathname === "/__test/ratelimit") {
+      if (request.method === "POST") rateFailing = url.searchParams.get("fail") === "1";
+      const body = rateCalls;
+      rateCalls = [];
+      return json(body);
+    }
     if (url.pathname === "/__test/enqueue") {
       await env.SESSION_SIGNALS.send(await request.json(), { contentType: "json" });
       return json({ sent: 1 });
@@ -88,6 +117,11 @@ export default {
       ...env,
       SESSIONS_DB: env.SESSIONS_DB && wrapDatabase(env.SESSIONS_DB),
       SESSION_SIGNALS: env.SESSION_SIGNALS && wrapQueue(env.SESSION_SIGNALS),
+      ...Object.fromEntries(
+        Object.entries(env)
+          .filter(([name, b]) => name.endsWith("_LIMIT") && typeof b?.limit === "function")
+          .map(([name, b]) => [name, wrapLimiter(name, b)]),
+      ),
     };
     return Gate.prototype.fetch.call({ env: wrapped, ctx }, request);
   },

@@ -46,8 +46,10 @@ const QUEUE = "sessiongate-signals";
  * (then pass SESSION_STORE: "cookie" in `vars`, or the gateway refuses to serve).
  * `assets: true` binds www/ as ASSETS (as wrangler.toml does, the worker first);
  * `listen: true` also serves on a loopback port, for a real browser: `gate.url`.
+ * `ratelimits: { NAME: { limit, period } }` binds Workers Rate Limiting bindings
+ * (Miniflare emulates them: windows aligned to the clock, `period` 10 or 60, default 60).
  */
-export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true, assets = false, listen = false } = {}) {
+export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true, assets = false, listen = false, ratelimits = {} } = {}) {
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -71,6 +73,12 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
         },
       }),
       ...(listen && { host: "127.0.0.1", port: 0 }),
+      ratelimits: Object.fromEntries(
+        Object.entries(ratelimits).map(([name, { limit, period = 60 }], i) => [
+          name,
+          { namespace_id: String(1001 + i), simple: { limit, period } },
+        ]),
+      ),
       handleStructuredLogs: (entry) => logs.push(entry.message),
       // A `null` in `vars` leaves the setting unset (its default applies).
       bindings: Object.fromEntries(
@@ -104,6 +112,9 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
     /** Queue producer calls since the last call: [{method, count}]. */
     queueLog: async () => (await mf.dispatchFetch(`${BASE}/__test/queue`)).json(),
     failQueue: async (on) => mf.dispatchFetch(`${BASE}/__test/queue?fail=${on ? 1 : 0}`, { method: "POST" }),
+    /** Rate limiter calls since the last call: [{binding, key}]. */
+    rateLog: async () => (await mf.dispatchFetch(`${BASE}/__test/ratelimit`)).json(),
+    failRate: async (on) => mf.dispatchFetch(`${BASE}/__test/ratelimit?fail=${on ? 1 : 0}`, { method: "POST" }),
     enqueue: async (body) => mf.dispatchFetch(`${BASE}/__test/enqueue`, { method: "POST", body: JSON.stringify(body) }),
     /** Audit rows, payload parsed. */
     signals: async () =>
