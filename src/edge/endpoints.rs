@@ -27,6 +27,11 @@ pub async fn handle(
     now: Timestamp,
 ) -> Result<Response> {
     let path = path.split(['?', '#']).next().unwrap_or(path);
+    if let (Some(purpose), Ok(cfg)) = (limited(path), cfg) {
+        if let Some(resp) = over_limit(&req, env, ctx, cfg, now, purpose).await? {
+            return Ok(resp);
+        }
+    }
     match (path, cfg) {
         ("/__session/health", _) => health(&req, env, cfg).await,
         ("/__session/logout", Ok(cfg)) => logout(&req, env, ctx, cfg, now).await,
@@ -59,14 +64,6 @@ async fn logout(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
-    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
-    let limits = Limits {
-        limiter: &bindings,
-        recent: &recent,
-    };
-    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Logout).await? {
-        return Ok(resp);
-    }
     if req.method() != "POST" {
         let resp = text(405, "Method Not Allowed: use POST\n")?;
         resp.headers().set("allow", "POST")?;
@@ -105,14 +102,6 @@ async fn sessions_api(
     path: &str,
     now: Timestamp,
 ) -> Result<Response> {
-    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
-    let limits = Limits {
-        limiter: &bindings,
-        recent: &recent,
-    };
-    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Api).await? {
-        return Ok(resp);
-    }
     let route = path.strip_prefix("/__session/api/sessions").unwrap_or("?");
     let (method, want) = match route {
         "" | "/" => ("GET", Route::List),
@@ -155,8 +144,8 @@ async fn sessions_api(
         Route::Revoke(handle) => cx.revoke_session(d1, &inbound, handle).await,
         Route::RevokeOthers => cx.revoke_others(d1, &inbound).await,
     };
-    let call = Call::new(env, ctx, cfg, now, &h)?;
-    let set_cookies = limit::report(call, limits, now, answer.finished).await;
+    let call = Call::new(env, ctx, cfg, now, &h)?.of_client(req);
+    let set_cookies = call.report(answer.finished);
     let resp = match answer.body {
         serde_json::Value::Null => respond(answer.status, "application/json", "")?,
         body => json_answer(answer.status, &body)?,
@@ -176,14 +165,6 @@ async fn admin_api(
     cfg: &Config,
     now: Timestamp,
 ) -> Result<Response> {
-    let (recent, bindings) = (limit::recent(), Bindings::new(env, req));
-    let limits = Limits {
-        limiter: &bindings,
-        recent: &recent,
-    };
-    if let Some(resp) = over_limit(req, env, ctx, cfg, now, limits, Purpose::Admin).await? {
-        return Ok(resp);
-    }
     let h = req.headers();
     let token = env.var("SESSION_ADMIN_TOKEN").ok().map(|v| v.to_string());
     let authorization = h.get("authorization")?;
@@ -212,6 +193,16 @@ async fn admin_api(
     Ok(resp)
 }
 
+/// The rate limit of the endpoint at `path`, if it has one.
+fn limited(path: &str) -> Option<Purpose> {
+    match path {
+        "/__session/logout" => Some(Purpose::Logout),
+        p if p.starts_with("/__session/api/") => Some(Purpose::Api),
+        p if p.starts_with("/__session/admin/api/") => Some(Purpose::Admin),
+        _ => None,
+    }
+}
+
 /// The `429` (with `Retry-After`) when the client's network is over `purpose`'s rate
 /// limit; `None` when the request may go on (no binding, within it, or a failing
 /// limiter, which is logged).
@@ -221,10 +212,17 @@ async fn over_limit(
     ctx: &Context,
     cfg: &Config,
     now: Timestamp,
-    limits: Limits<'_>,
     purpose: Purpose,
 ) -> Result<Option<Response>> {
-    let memory = super::entry::memory();
+    let (memory, recent, bindings) = (
+        super::entry::memory(),
+        limit::recent(),
+        Bindings::new(env, req),
+    );
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
     let cx = gateway::Context::new(cfg, now, false, &memory).with_limits(limits);
     let too_many = cx.admit(purpose).await;
     Call::new(env, ctx, cfg, now, &req.headers())?.report(cx.refused());

@@ -38,6 +38,9 @@ pub struct Call<'a> {
     pub now: Timestamp,
     /// `cf-ray`, the id signals carry.
     pub request_id: Option<String>,
+    /// The client's request, when its signals may be aggregated by client network
+    /// ([`Call::of_client`]).
+    client: Option<Request>,
 }
 
 impl<'a> Call<'a> {
@@ -59,14 +62,36 @@ impl<'a> Call<'a> {
             cfg,
             now,
             request_id,
+            client: None,
         })
     }
 
+    /// The call of the client's request `req`: a forged cookie in it is signalled once
+    /// per network and window when SESSION_COOKIE_REJECTED_LIMIT is bound.
+    #[must_use]
+    pub fn of_client(mut self, req: &Request) -> Self {
+        // The JS reference, not `Request.clone()` (which would tee the body).
+        self.client = Some(Clone::clone(req));
+        self
+    }
+
     /// Logs the request's events, queues its signals and the revocations D1 did not take
-    /// (after the response); returns its `Set-Cookie` values.
+    /// (after the response); returns its `Set-Cookie` values. A rejected cookie with its
+    /// binding bound goes through the aggregation first, after the response too.
     pub fn report(self, finished: Finished) -> Vec<String> {
-        log::events(finished.events);
+        let aggregated = limit::aggregates(self.env, &finished);
         signals::revoke(self.ctx, self.env, self.now, finished.revocations);
+        if let Some(client) = self.client.filter(|_| aggregated) {
+            let id = self
+                .request_id
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let (signals, events) = (finished.signals, finished.events);
+            let rejected =
+                limit::aggregated(self.env.clone(), client, self.now, id, signals, events);
+            self.ctx.wait_until(rejected);
+            return finished.set_cookies;
+        }
+        log::events(finished.events);
         signals::dispatch(
             self.ctx,
             self.env,
@@ -132,7 +157,7 @@ pub async fn handle(
     }
     strip_owned(&headers, &cfg.headers)?;
     let inbound = take_cookies(&headers, cfg)?;
-    let call = Call::new(env, ctx, cfg, now, &headers)?;
+    let call = Call::new(env, ctx, cfg, now, &headers)?.of_client(&req);
     let d1 = D1Store::from_env(env).seen_from(&req);
     let Ok(d1) = d1_for(cfg, &d1) else {
         return respond::text(500, D1_MISSING);
@@ -156,7 +181,7 @@ pub async fn handle(
         };
         if let Some(refusal) = exchange.freshness(&asked) {
             // A stale login on a fresh-only path: the origin never sees the request.
-            limit::report(call, limits, now, exchange.refuse()).await;
+            call.report(exchange.refuse());
             return respond::refusal(&refusal);
         }
     }
@@ -171,7 +196,7 @@ pub async fn handle(
         headers.set(name, value)?;
     }
     let Some(resp) = forward(&req, &url, headers, &target).await? else {
-        limit::report(call, limits, now, exchange.abandon()).await;
+        call.report(exchange.abandon());
         return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
     let status = resp.status();
@@ -185,8 +210,7 @@ pub async fn handle(
         action: action.as_deref(),
         revoke: revoke.as_deref(),
     };
-    let finished = exchange.finish(status, commands).await;
-    let set_cookies = limit::report(call, limits, now, finished).await;
+    let set_cookies = call.report(exchange.finish(status, commands).await);
     if status == 101 {
         // A WebSocket upgrade passes through as is (the core changed nothing).
         return Ok(resp);

@@ -3,9 +3,11 @@
 //! (`CF-Connecting-IP`) read only then too. The decisions are in
 //! [`crate::gateway::limit`].
 
-use super::gateway::Call;
+use super::log;
+use crate::gateway::journal::Event;
 use crate::gateway::limit::{LimitError, Limiter, Limits, Pending, Purpose, Recent, Verdict};
 use crate::gateway::Finished;
+use crate::signal::Signal;
 use crate::time::Timestamp;
 use std::rc::Rc;
 use worker::web_sys::Request;
@@ -68,14 +70,38 @@ pub fn bound(env: &Env) -> Vec<Purpose> {
         .collect()
 }
 
-/// [`Call::report`] after the forged-cookie aggregation (one `session_cookie_rejected`
-/// per network per window, when its binding is there); returns the `Set-Cookie` values.
-pub async fn report(
-    call: Call<'_>,
-    limits: Limits<'_>,
+/// Whether `finished` holds a rejected cookie that SESSION_COOKIE_REJECTED_LIMIT may
+/// aggregate (its binding is there).
+pub fn aggregates(env: &Env, finished: &Finished) -> bool {
+    let rejected = |s: &Signal| matches!(s, Signal::CookieRejected { .. });
+    finished.signals.iter().any(rejected)
+        && env.rate_limiter(Purpose::CookieRejected.binding()).is_ok()
+}
+
+/// After the response: the rejected cookie aggregated by client network (see
+/// [`Limits::aggregate_rejections`]), then `events` logged and `signals` queued.
+pub async fn aggregated(
+    env: Env,
+    client: Request,
     now: Timestamp,
-    mut finished: Finished,
-) -> Vec<String> {
+    request_id: String,
+    signals: Vec<Signal>,
+    events: Vec<Event>,
+) {
+    let (recent, bindings) = (recent(), Bindings::new(&env, &client));
+    let limits = Limits {
+        limiter: &bindings,
+        recent: &recent,
+    };
+    let mut finished = Finished {
+        set_cookies: Vec::new(),
+        signals,
+        events,
+        revocations: Vec::new(),
+    };
     limits.aggregate_rejections(&mut finished, now).await;
-    call.report(finished)
+    log::events(finished.events);
+    if let Ok(cfg) = super::entry::config(&env).as_ref() {
+        super::signals::send_for(&env, cfg, &request_id, now, finished.signals).await;
+    }
 }

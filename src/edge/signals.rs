@@ -75,12 +75,23 @@ pub fn dispatch(
 /// Sends `signals` now (for handlers without a response to answer first).
 pub async fn send_now(env: &Env, cfg: &Config, now: Timestamp, signals: Vec<Signal>) {
     let request_id = Uuid::new_v4().to_string();
-    let batches = batches(cfg, &request_id, now, &signals);
+    send_for(env, cfg, &request_id, now, signals).await;
+}
+
+/// Sends `signals` of the request `request_id` now (already after its response).
+pub async fn send_for(
+    env: &Env,
+    cfg: &Config,
+    request_id: &str,
+    now: Timestamp,
+    signals: Vec<Signal>,
+) {
+    let batches = batches(cfg, request_id, now, &signals);
     if batches.is_empty() {
         return;
     }
-    if let Some(queue) = queue(env, &request_id, &signals) {
-        send(&queue, batches, &request_id, &signals).await;
+    if let Some(queue) = queue(env, request_id, &signals) {
+        send(&queue, batches, request_id, &signals).await;
     }
 }
 
