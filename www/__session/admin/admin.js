@@ -218,7 +218,7 @@ function poll() {
 }
 
 // --- health ---
-const INFO = new Set(["version", "store", "mode", "settings"]);
+const INFO = new Set(["version", "store", "mode", "settings", "rate_limits"]);
 function healthState(key, value) {
   if (INFO.has(key)) return ["info", ""];
   // The origin is reported, not required: a string is route mode.
