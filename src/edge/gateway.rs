@@ -40,7 +40,7 @@ pub struct Call<'a> {
     pub request_id: Option<String>,
     /// The client's request, when its signals may be aggregated by client network
     /// ([`Call::of_client`]).
-    client: Option<Request>,
+    client: Option<&'a Request>,
 }
 
 impl<'a> Call<'a> {
@@ -69,9 +69,8 @@ impl<'a> Call<'a> {
     /// The call of the client's request `req`: a forged cookie in it is signalled once
     /// per network and window when SESSION_COOKIE_REJECTED_LIMIT is bound.
     #[must_use]
-    pub fn of_client(mut self, req: &Request) -> Self {
-        // The JS reference, not `Request.clone()` (which would tee the body).
-        self.client = Some(Clone::clone(req));
+    pub fn of_client(mut self, req: &'a Request) -> Self {
+        self.client = Some(req);
         self
     }
 
@@ -86,6 +85,9 @@ impl<'a> Call<'a> {
                 .request_id
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let (signals, events) = (finished.signals, finished.events);
+            // The JS reference (not `Request.clone()`, which would tee the body), taken
+            // only here: the steady state makes no extra call.
+            let client = Clone::clone(client);
             let rejected =
                 limit::aggregated(self.env.clone(), client, self.now, id, signals, events);
             self.ctx.wait_until(rejected);

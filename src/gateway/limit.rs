@@ -37,7 +37,7 @@ use crate::signal::{Exception, Signal};
 use crate::store::Store;
 use crate::time::Timestamp;
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -174,6 +174,9 @@ pub trait Limiter {
 pub struct Recent {
     /// Network -> when a creation from it was last refused.
     refused: RefCell<HashMap<String, Timestamp>>,
+    /// When any creation was last refused: past [`REMEMBER_SECS`] there is nothing to
+    /// look up.
+    latest_refusal: Cell<Option<Timestamp>>,
     /// Network -> rejected-cookie requests not signalled, and when the binding last
     /// answered for it.
     rejected: RefCell<HashMap<String, Unsignalled>>,
@@ -195,10 +198,13 @@ impl Recent {
             .is_some_and(|at| now.seconds_since(*at) < REMEMBER_SECS)
     }
 
-    /// Whether no refusal is remembered at all (the common case: nothing to look up).
+    /// Whether no refusal is remembered at `now` (the common case: nothing to look up,
+    /// not even the client's address).
     #[must_use]
-    pub fn no_refusals(&self) -> bool {
-        self.refused.borrow().is_empty()
+    pub fn no_refusals(&self, now: Timestamp) -> bool {
+        self.latest_refusal
+            .get()
+            .is_none_or(|at| now.seconds_since(at) >= REMEMBER_SECS)
     }
 
     /// Remembers a refused creation from `network`; `true` when it is news (not refused
@@ -210,6 +216,7 @@ impl Recent {
             now.seconds_since(*at) < REMEMBER_SECS
         });
         refused.insert(network.to_owned(), now);
+        self.latest_refusal.set(Some(now));
         news
     }
 
@@ -453,7 +460,7 @@ impl<'a, S: Store> Exchange<'a, S> {
     #[must_use]
     pub fn rate_limit_hint(&self) -> Option<(&'a str, &'static str)> {
         let limits = self.cx.limits?;
-        if !self.session.is_new() || limits.recent.no_refusals() {
+        if !self.session.is_new() || limits.recent.no_refusals(self.cx.now) {
             return None;
         }
         let network = limits.network()?;
@@ -754,7 +761,8 @@ mod tests {
             .signals
             .iter()
             .any(|s| s.name() == "session_created"));
-        assert!(recent.no_refusals());
+        assert!(!recent.refuses_creation("203.0.113.0/24", T0.plus(later)));
+        assert!(recent.no_refusals(T0.plus(later)));
     }
 
     fn a_session_in_hand_never_asks_the_limiter<S: Store>(d1: &Flaky<S>) {
