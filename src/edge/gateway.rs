@@ -245,7 +245,7 @@ pub async fn probe(url: &str, worker: &str) -> OriginCheck {
 }
 
 /// A thrown JS value's message.
-fn js_error(e: &worker::wasm_bindgen::JsValue) -> String {
+pub(super) fn js_error(e: &worker::wasm_bindgen::JsValue) -> String {
     e.as_string()
         .or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| e.message().into()))
         .unwrap_or_else(|| "unknown error".to_owned())

@@ -10,7 +10,11 @@ use crate::gateway::Finished;
 use crate::signal::Signal;
 use crate::time::Timestamp;
 use std::rc::Rc;
+use worker::js_sys::{Object, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::Request;
+use worker::worker_sys::RateLimiter as RateLimiterSys;
 use worker::Env;
 
 thread_local! {
@@ -50,14 +54,24 @@ impl Limiter for Bindings<'_> {
             let Ok(binding) = self.env.rate_limiter(purpose.binding()) else {
                 return Ok(Verdict::Unbound);
             };
-            match binding.limit(key.to_owned()).await {
-                Ok(outcome) if outcome.success => Ok(Verdict::Allowed),
-                Ok(_) => Ok(Verdict::Over),
-                Err(e) => Err(LimitError::Failed {
-                    binding: purpose.binding(),
-                    message: e.to_string(),
-                }),
-            }
+            let failed = |e: JsValue| LimitError::Failed {
+                binding: purpose.binding(),
+                message: super::gateway::js_error(&e),
+            };
+            // `limit({key})` called directly: workers-rs's `RateLimiter::limit` goes
+            // through serde_wasm_bindgen for one string and one boolean (~1.5 KB of wasm).
+            let options = Object::new();
+            Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))
+                .map_err(failed)?;
+            let sys: &RateLimiterSys = binding.as_ref().unchecked_ref();
+            let outcome = JsFuture::from(sys.limit(options).map_err(failed)?)
+                .await
+                .map_err(failed)?;
+            let success = Reflect::get(&outcome, &JsValue::from_str("success")).map_err(failed)?;
+            Ok(match success.as_bool() {
+                Some(true) => Verdict::Allowed,
+                _ => Verdict::Over,
+            })
         })
     }
 }

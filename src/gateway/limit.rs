@@ -526,15 +526,16 @@ impl<'a, S: Store> Exchange<'a, S> {
 /// Each purpose's binding, on or off, in words (the operator's health detail).
 #[must_use]
 pub fn health(bound: &[Purpose]) -> Value {
-    let each = Purpose::ALL.iter().map(|p| {
-        let state = if bound.contains(p) {
+    let mut each = serde_json::Map::new();
+    for p in Purpose::ALL {
+        let state = if bound.contains(&p) {
             format!("on: {}", p.what())
         } else {
             format!("off (no binding): {} is not limited", p.what())
         };
-        (p.binding().to_owned(), Value::String(state))
-    });
-    Value::Object(each.collect())
+        each.insert(p.binding().to_owned(), Value::String(state));
+    }
+    Value::Object(each)
 }
 
 #[cfg(test)]
