@@ -10,8 +10,8 @@
 //! - **Session creation** ([`Purpose::Create`]): consulted only when a response would
 //!   create a session (the steady state with a session never calls it). Over the limit,
 //!   the commands that would create it are dropped: no row, no cookie, a
-//!   `session_creation_failed` signal (once per network while this isolate remembers the
-//!   refusal). The origin already answered that request, so it is told on the next
+//!   `session_creation_failed` signal (at most once per network and isolate every
+//!   [`REMEMBER_SECS`]). The origin already answered that request, so it is told on the next
 //!   requests without a session from that network: `<prefix>Rate-Limited: create`, for
 //!   [`REMEMBER_SECS`] after the latest refusal this isolate saw.
 //! - **APIs** ([`Purpose::Api`], [`Purpose::Admin`], [`Purpose::Logout`]): over the
@@ -167,19 +167,25 @@ pub trait Limiter {
     fn limit<'a>(&'a self, purpose: Purpose, key: &'a str) -> Pending<'a>;
 }
 
-/// What an isolate remembers of limits, per network: refused session creations (to tell
-/// the origin) and rejected cookies not yet signalled. The edge keeps one per isolate;
-/// it bounds itself.
+/// What an isolate remembers of limits, per network: refusals (to tell the origin, and
+/// to report them at most once per [`REMEMBER_SECS`]) and rejected cookies not yet
+/// signalled. The edge keeps one per isolate; it bounds itself.
 #[derive(Debug, Default)]
 pub struct Recent {
-    /// Network -> when a creation from it was last refused.
-    refused: RefCell<HashMap<String, Timestamp>>,
+    /// [`Purpose::key`] -> when it was last refused, and last reported.
+    refused: RefCell<HashMap<String, Refused>>,
     /// When any creation was last refused: past [`REMEMBER_SECS`] there is nothing to
     /// look up.
     latest_refusal: Cell<Option<Timestamp>>,
     /// Network -> rejected-cookie requests not signalled, and when the binding last
     /// answered for it.
     rejected: RefCell<HashMap<String, Unsignalled>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Refused {
+    last: Timestamp,
+    reported: Timestamp,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -194,8 +200,8 @@ impl Recent {
     pub fn refuses_creation(&self, network: &str, now: Timestamp) -> bool {
         self.refused
             .borrow()
-            .get(network)
-            .is_some_and(|at| now.seconds_since(*at) < REMEMBER_SECS)
+            .get(&Purpose::Create.key(network))
+            .is_some_and(|r| now.seconds_since(r.last) < REMEMBER_SECS)
     }
 
     /// Whether no refusal is remembered at `now` (the common case: nothing to look up,
@@ -207,24 +213,36 @@ impl Recent {
             .is_none_or(|at| now.seconds_since(at) >= REMEMBER_SECS)
     }
 
-    /// Remembers a refused creation from `network`; `true` when it is news (not refused
-    /// within [`REMEMBER_SECS`] already).
-    fn refused_creation(&self, network: &str, now: Timestamp) -> bool {
-        let news = !self.refuses_creation(network, now);
+    /// Remembers that `network` was refused by `purpose`'s limit at `now`; `true` when
+    /// the refusal is to be reported (logged, signalled): the first in
+    /// [`REMEMBER_SECS`] for that limit and network.
+    fn refused(&self, purpose: Purpose, network: &str, now: Timestamp) -> bool {
+        if purpose == Purpose::Create {
+            self.latest_refusal.set(Some(now));
+        }
+        let key = purpose.key(network);
         let mut refused = self.refused.borrow_mut();
-        make_room(&mut refused, network, |at| {
-            now.seconds_since(*at) < REMEMBER_SECS
+        make_room(&mut refused, &key, |r| {
+            now.seconds_since(r.last) < REMEMBER_SECS
         });
-        refused.insert(network.to_owned(), now);
-        self.latest_refusal.set(Some(now));
-        news
+        let entry = refused.entry(key).or_insert(Refused {
+            last: now,
+            reported: now.plus(-REMEMBER_SECS),
+        });
+        entry.last = now;
+        let report = now.seconds_since(entry.reported) >= REMEMBER_SECS;
+        if report {
+            entry.reported = now;
+        }
+        report
     }
 
-    /// A creation from `network` was allowed: the origin is no longer told.
-    fn allowed_creation(&self, network: &str) {
+    /// `network` is within `purpose`'s limit again: forgotten (for creations, the
+    /// origin is no longer told).
+    fn allowed(&self, purpose: Purpose, network: &str) {
         let mut refused = self.refused.borrow_mut();
         if !refused.is_empty() {
-            refused.remove(network);
+            refused.remove(&purpose.key(network));
         }
     }
 
@@ -431,14 +449,23 @@ impl<'a> Context<'a> {
     }
 
     /// Whether a request to `purpose`'s endpoints may go on: `Some` when its network is
-    /// over the limit (logged `rate_limited`; answer `429`, then [`Context::refused`]).
+    /// over the limit (answer `429`, then [`Context::refused`]); logged `rate_limited` at
+    /// most once per network and limit every [`REMEMBER_SECS`] (a flood of refused
+    /// requests is not a flood of log lines).
     pub async fn admit(&self, purpose: Purpose) -> Option<TooMany> {
         let limits = self.limits?;
-        let Check::Over(network) = limits.check(purpose, &self.journal).await else {
-            return None;
+        let network = match limits.check(purpose, &self.journal).await {
+            Check::Over(network) => network,
+            Check::Allowed(network) => {
+                limits.recent.allowed(purpose, &network);
+                return None;
+            }
+            Check::Off => return None,
         };
-        let fields = json!({ "limit": purpose.as_str(), "network": network });
-        self.journal.log(Level::Warn, "rate_limited", fields);
+        if limits.recent.refused(purpose, &network, self.now) {
+            let fields = json!({ "limit": purpose.as_str(), "network": network });
+            self.journal.log(Level::Warn, "rate_limited", fields);
+        }
         Some(TooMany {
             purpose,
             retry_after: RETRY_AFTER_SECS,
@@ -485,8 +512,8 @@ impl<'a, S: Store> Exchange<'a, S> {
 
     /// Before the save: when the commands would create a session and the client's
     /// network is over [`Purpose::Create`]'s limit, they are dropped (no row, no
-    /// cookie); the first refusal per network this isolate remembers is logged and
-    /// signalled `session_creation_failed`. `true` when refused.
+    /// cookie); logged and signalled `session_creation_failed` at most once per network
+    /// every [`REMEMBER_SECS`]. `true` when refused.
     pub(super) async fn creation_refused(&mut self) -> bool {
         if !self.would_create() {
             return false;
@@ -498,12 +525,12 @@ impl<'a, S: Store> Exchange<'a, S> {
         let network = match limits.check(Purpose::Create, journal).await {
             Check::Over(network) => network,
             Check::Allowed(network) => {
-                limits.recent.allowed_creation(&network);
+                limits.recent.allowed(Purpose::Create, &network);
                 return false;
             }
             Check::Off => return false,
         };
-        if limits.recent.refused_creation(&network, now) {
+        if limits.recent.refused(Purpose::Create, &network, now) {
             let user_id = self.session.user_id().map(str::to_owned);
             let fields = json!({ "network": network, "user_id": user_id });
             journal.log(Level::Warn, "session_creation_rate_limited", fields);
@@ -905,13 +932,14 @@ mod tests {
             limiter: &fake,
             recent: &recent,
         };
-        let admit = |purpose| {
+        let admit_at = |purpose, secs| {
             pollster::block_on(async {
-                let cx = Context::new(&cfg, T0, false, &memory).with_limits(limits);
+                let cx = Context::new(&cfg, T0.plus(secs), false, &memory).with_limits(limits);
                 let verdict = cx.admit(purpose).await;
                 (verdict, cx.refused())
             })
         };
+        let admit = |purpose| admit_at(purpose, 0);
         assert_eq!(admit(Purpose::Api).0, None);
         assert_eq!(admit(Purpose::Api).0, None);
         let (over, finished) = admit(Purpose::Api);
@@ -922,6 +950,12 @@ mod tests {
         assert_eq!(event.name, "rate_limited");
         assert_eq!(event.fields["network"], "203.0.113.0/24");
         assert!(finished.signals.is_empty());
+        // Refused again: logged at most once per network every REMEMBER_SECS.
+        let (over, finished) = admit_at(Purpose::Api, REMEMBER_SECS - 1);
+        assert!(over.is_some() && finished.events.is_empty());
+        let (over, finished) = admit_at(Purpose::Api, REMEMBER_SECS);
+        assert!(over.is_some());
+        assert_eq!(finished.events[0].name, "rate_limited");
         // Each purpose counts apart; an unbound one is not limited.
         assert_eq!(admit(Purpose::Logout).0, None);
         for _ in 0..5 {
@@ -1049,7 +1083,7 @@ mod tests {
         let recent = Recent::default();
         let net = |i: usize| format!("10.{}.{}.0/24", i / 256, i % 256);
         for i in 0..MAX_NETWORKS {
-            recent.refused_creation(&net(i), T0);
+            recent.refused(Purpose::Create, &net(i), T0);
             recent.rejection_counted(&net(i), T0, true);
         }
         assert_eq!(recent.refused.borrow().len(), MAX_NETWORKS);
@@ -1058,7 +1092,7 @@ mod tests {
         assert_eq!(recent.rejected.borrow().len(), 1);
         // Past the remembered time, old entries make room first.
         let later = T0.plus(6 * REMEMBER_SECS);
-        assert!(recent.refused_creation("192.0.2.0/24", later));
+        assert!(recent.refused(Purpose::Create, "192.0.2.0/24", later));
         assert_eq!(recent.refused.borrow().len(), 1);
     }
 
