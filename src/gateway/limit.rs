@@ -11,12 +11,13 @@
 //!   create a session (the steady state with a session never calls it). Over the limit,
 //!   the commands that would create it are dropped: no row, no cookie, a
 //!   `session_creation_failed` signal (at most once per network and isolate every
-//!   [`REMEMBER_SECS`]). The origin already answered that request, so it is told on the next
-//!   requests without a session from that network: `<prefix>Rate-Limited: create`, for
-//!   [`REMEMBER_SECS`] after the latest refusal this isolate saw.
+//!   [`REMEMBER_SECS`]). The origin already answered that request, so it is told on the
+//!   next requests without a session from that network: `<prefix>Rate-Limited: create`,
+//!   for [`REMEMBER_SECS`] after the latest refusal this isolate saw.
 //! - **APIs** ([`Purpose::Api`], [`Purpose::Admin`], [`Purpose::Logout`]): over the
 //!   limit, `429` with `Retry-After: 60` (the binding does not say when its window ends;
-//!   60 s is the longest period it takes).
+//!   60 s is the longest period it takes); a `rate_limited` log line at most once per
+//!   network, limit and isolate every [`REMEMBER_SECS`].
 //! - **Forged-cookie floods** ([`Purpose::CookieRejected`], a binding with limit 1): the
 //!   first `session_cookie_rejected` of a network in the binding's window is sent (with
 //!   `network` and `requests`, how many requests with rejected cookies this isolate saw
@@ -378,10 +379,9 @@ impl Limits<'_> {
             return;
         };
         let quiet = self.recent.rejections_quiet(&network, now);
-        let signalled = quiet.then_some(false);
-        let signalled = match signalled {
-            Some(s) => s,
-            None => match self.limiter.limit(purpose, &purpose.key(&network)).await {
+        // Within REMEMBER_SECS of the binding's last answer for this network: not asked.
+        let signalled = !quiet
+            && match self.limiter.limit(purpose, &purpose.key(&network)).await {
                 Ok(Verdict::Allowed) => true,
                 Ok(Verdict::Over) => false,
                 Ok(Verdict::Unbound) => return,
@@ -393,8 +393,7 @@ impl Limits<'_> {
                     });
                     return;
                 }
-            },
-        };
+            };
         if !signalled {
             self.recent.rejection_counted(&network, now, !quiet);
             finished.signals.remove(at);
