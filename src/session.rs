@@ -1,6 +1,7 @@
 //! The session model: ids and stored records.
 
 use crate::changes::Changes;
+use crate::lifetime::Lifetime;
 use crate::time::Timestamp;
 use serde_json::Value;
 use std::fmt;
@@ -94,6 +95,8 @@ pub struct Record {
     /// `reauthenticated`); `None` when anonymous or not known (a session of an earlier
     /// cookie format, or served from a snapshot during an outage).
     pub auth_time: Option<Timestamp>,
+    /// The lifetime the origin chose for it (`X-Session-Lifetime`).
+    pub lifetime: Lifetime,
 }
 
 /// A session as a handler uses it (Lback's `AppSession`): read the data, change it, log
@@ -112,6 +115,7 @@ pub struct Session {
     create: bool,
     revoke_user: bool,
     reauthenticated: bool,
+    lifetime: Option<Lifetime>,
 }
 
 impl Session {
@@ -232,6 +236,20 @@ impl Session {
         self.reauthenticated = true;
     }
 
+    /// Gives the session `lifetime` on save; its timers restart then (the origin's
+    /// `X-Session-Lifetime`, usually sent with a login).
+    pub fn set_lifetime(&mut self, lifetime: Lifetime) {
+        self.lifetime = Some(lifetime);
+    }
+
+    /// The session's lifetime: the unsaved one if any, else the stored one.
+    #[must_use]
+    pub fn lifetime(&self) -> Lifetime {
+        self.lifetime
+            .or_else(|| self.stored.as_ref().map(|r| r.lifetime))
+            .unwrap_or_default()
+    }
+
     /// When the user last proved who they are, as stored (`None`: anonymous or unknown).
     #[must_use]
     pub fn auth_time(&self) -> Option<Timestamp> {
@@ -254,6 +272,7 @@ impl Session {
             || self.create
             || self.revoke_user
             || self.reauthenticated
+            || self.lifetime.is_some()
     }
 
     pub(crate) fn unsaved(&self) -> Unsaved<'_> {
@@ -265,6 +284,7 @@ impl Session {
             revoke_user: self.revoke_user,
             create: self.create,
             reauthenticated: self.reauthenticated,
+            lifetime: self.lifetime,
         }
     }
 
@@ -289,6 +309,7 @@ pub(crate) struct Unsaved<'a> {
     pub revoke_user: bool,
     pub create: bool,
     pub reauthenticated: bool,
+    pub lifetime: Option<Lifetime>,
 }
 
 #[cfg(test)]

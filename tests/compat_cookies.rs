@@ -103,6 +103,7 @@ fn full_record() -> Record {
         updated_at: T,
         version: 3,
         auth_time: None,
+        lifetime: Default::default(),
     }
 }
 
@@ -160,6 +161,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
         updated_at: T,
         version: 1,
         auth_time: None,
+        lifetime: Default::default(),
     });
     let mut changes = Changes::default();
     changes.clear();
@@ -174,6 +176,7 @@ fn pending_cookies_verify_and_are_minted_the_same() {
         // The pending cookie keeps one time: when the operation was first recorded.
         now: T,
         reauthenticated: false,
+        lifetime: None,
     });
     for (value, op) in [
         (PENDING_INSERT, insert),

@@ -10,6 +10,7 @@
 
 use super::key::{KeyUse, Keyring};
 use super::{private, sealed, CookieError};
+use crate::lifetime::Lifetime;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,10 @@ struct Payload {
     /// anonymous sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     t: Option<i64>,
+    /// The session's lifetime when not the default (absent in cookies of earlier
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
 }
 
 /// The cookie value holding `record` under cookie `name`, encrypted with the current key;
@@ -55,6 +60,7 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
         a: record.absolute_expires_at.map(Timestamp::unix),
         v: record.version,
         t: record.auth_time.map(Timestamp::unix),
+        l: record.lifetime.to_column(),
     };
     // Serializing plain JSON values cannot fail; an empty body would fail to decode.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
@@ -107,6 +113,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         updated_at: Timestamp::from_unix(p.c),
         version: p.v,
         auth_time: p.t.map(Timestamp::from_unix),
+        lifetime: Lifetime::from_column(p.l.as_deref()),
     };
     Ok((record, key))
 }
@@ -141,6 +148,7 @@ mod tests {
             updated_at: t,
             version: 3,
             auth_time: None,
+            lifetime: Lifetime::Default,
         }
     }
 
@@ -333,6 +341,7 @@ mod tests {
                         absolute_expires_at: absolute.map(|a| t.plus(a)),
                         updated_at: t,
                         version,
+                        lifetime: Default::default(),
                     }
                 })
         }

@@ -157,6 +157,7 @@ impl Store for D1Store {
             int(r.updated_at.unix()),
             opt_str(self.device().as_deref()),
             r.auth_time.map_or(JsValue::NULL, |t| int(t.unix())),
+            opt_str(r.lifetime.to_column().as_deref()),
         ];
         match self.run(sql::INSERT, &args).await? {
             0 => Err(StoreError::Revoked(r.id)),
@@ -178,6 +179,9 @@ impl Store for D1Store {
             int(p.now),
             opt_str(self.device().as_deref()),
             int(p.reauthenticated),
+            int(p.set_lifetime),
+            opt_str(p.lifetime.as_deref()),
+            p.absolute_expires_at.map_or(JsValue::NULL, int),
         ];
         self.run(sql::UPDATE, &args).await.map(|n| n > 0)
     }

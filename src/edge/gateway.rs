@@ -168,12 +168,13 @@ pub async fn handle(
     let rh = resp.headers();
     let n = &cfg.headers;
     let (update, user_id, action) = (rh.get(&n.update)?, rh.get(&n.user_id)?, rh.get(&n.action)?);
-    let revoke = rh.get(&n.revoke)?;
+    let (revoke, lifetime) = (rh.get(&n.revoke)?, rh.get(&n.lifetime)?);
     let commands = RawCommands {
         update: update.as_deref(),
         user_id: user_id.as_deref(),
         action: action.as_deref(),
         revoke: revoke.as_deref(),
+        lifetime: lifetime.as_deref(),
     };
     let set_cookies = call.report(exchange.finish(status, commands).await);
     if status == 101 {

@@ -250,6 +250,7 @@ pub(super) fn view(keys: &Keyring, l: &Listed) -> Value {
         "authenticated_at": l.record.auth_time.map(|t| t.to_rfc3339()),
         "last_seen_at": r.updated_at.to_rfc3339(),
         "expires_at": r.expires_at.to_rfc3339(),
+        "lifetime": r.lifetime.to_string(),
         "user_agent": d.user_agent,
         "country": d.country,
         "city": d.city,

@@ -6,6 +6,7 @@ use super::backend::Backend;
 use super::journal::Level;
 use super::{Exchange, Finished};
 use crate::manager::{CookieChange, SaveError};
+pub use crate::protocol::RawCommands;
 use crate::protocol::{parse_commands, Commands, StoreLabel};
 use crate::session::Session;
 use crate::signal::{Exception, Reason, Signal};
@@ -13,19 +14,6 @@ use crate::store::fallback::FallbackStore;
 use crate::store::{Store, StoreError};
 use crate::write::Revocation;
 use serde_json::json;
-
-/// The origin's command headers as it sent them (`None` when absent).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCommands<'r> {
-    /// `<prefix>Update`.
-    pub update: Option<&'r str>,
-    /// `<prefix>User-Id`.
-    pub user_id: Option<&'r str>,
-    /// `<prefix>Action`.
-    pub action: Option<&'r str>,
-    /// `<prefix>Revoke`.
-    pub revoke: Option<&'r str>,
-}
 
 impl<'a, S: Store> Exchange<'a, S> {
     /// The origin answered with `status` and `commands`: applies them, saves, and
@@ -35,8 +23,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         if status == 101 {
             return self.abandon();
         }
-        let c = commands;
-        let (cmds, errors) = parse_commands(c.update, c.user_id, c.action, c.revoke);
+        let (cmds, errors) = parse_commands(&commands);
         let session_id = self.session.id();
         for e in &errors {
             let sid = session_id.map(|i| i.to_string());
@@ -84,6 +71,9 @@ impl<'a, S: Store> Exchange<'a, S> {
         }
         if a.reauthenticated {
             session.reauthenticate();
+        }
+        if let Some(lifetime) = cmds.lifetime {
+            session.set_lifetime(lifetime);
         }
         if a.cycle {
             session.cycle();

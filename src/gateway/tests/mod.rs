@@ -11,6 +11,7 @@ mod cookie_store;
 mod d1;
 mod fresh;
 mod headers;
+mod lifetime;
 mod outage;
 
 use super::journal::Event;
@@ -207,6 +208,7 @@ pub(super) struct Reply<'r> {
     pub user_id: Option<&'r str>,
     pub action: Option<&'r str>,
     pub revoke: Option<&'r str>,
+    pub lifetime: Option<&'r str>,
 }
 
 impl<'r> Reply<'r> {
@@ -216,6 +218,7 @@ impl<'r> Reply<'r> {
         user_id: None,
         action: None,
         revoke: None,
+        lifetime: None,
     };
 
     pub fn update(update: &'r str) -> Self {
@@ -357,6 +360,7 @@ pub(super) fn request_for<S: Store>(
             user_id: reply.user_id,
             action: reply.action,
             revoke: reply.revoke,
+            lifetime: reply.lifetime,
         };
         let Finished {
             set_cookies,
