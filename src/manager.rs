@@ -33,7 +33,7 @@
 use crate::expiry::ExpiryPolicy;
 use crate::session::{Record, Session, SessionId};
 use crate::signal::{Exception, Reason, Signal, SignalLog};
-use crate::store::{Store, StoreError, Update, UserChange};
+use crate::store::{Evicted, Store, StoreError, Update, UserChange};
 use crate::time::Timestamp;
 use crate::write::NewLifetime;
 use thiserror::Error;
@@ -72,18 +72,31 @@ pub struct Saved {
     pub cookie: CookieChange,
     /// The failure, if any; the session then keeps its unsaved changes.
     pub error: Option<SaveError>,
+    /// The sessions a login evicted ([`Session::evict_others_beyond`]), each signalled
+    /// `session_deleted` with reason `evicted`; or why evicting failed after the login
+    /// was written.
+    pub evicted: Evicted,
 }
 
 impl Saved {
     const NOTHING: Self = Self {
         cookie: CookieChange::Keep,
         error: None,
+        evicted: Ok(Vec::new()),
     };
 
     fn failed(cookie: CookieChange, error: SaveError) -> Self {
         Self {
             cookie,
             error: Some(error),
+            evicted: Ok(Vec::new()),
+        }
+    }
+
+    fn done(cookie: CookieChange) -> Self {
+        Self {
+            cookie,
+            ..Self::NOTHING
         }
     }
 }
@@ -305,9 +318,23 @@ impl<S: Store> SessionManager<S> {
             reauthenticated,
             lifetime: lifetime.map(|(new, _)| new),
         };
-        match self.store.update(&update).await {
-            Ok(true) => self.updated(session, current, &update, renewal, now),
-            Ok(false) => {
+        let written = match p.evict_beyond {
+            Some(keep) => self.store.update_evicting(&update, keep).await,
+            None => self
+                .store
+                .update(&update)
+                .await
+                .map(|found| found.then(|| Ok(Vec::new()))),
+        };
+        match written {
+            Ok(Some(evicted)) => {
+                let saved = self.updated(session, current, &update, renewal, now);
+                Saved {
+                    evicted: self.evicted(evicted),
+                    ..saved
+                }
+            }
+            Ok(None) => {
                 self.signal(update_failed(&update, Reason::NotFound, None));
                 session.saved(None);
                 Saved::failed(CookieChange::Clear, SaveError::NotFound)
@@ -360,10 +387,18 @@ impl<S: Store> SessionManager<S> {
             CookieChange::Keep
         };
         session.saved(Some(record));
-        Saved {
-            cookie,
-            error: None,
+        Saved::done(cookie)
+    }
+
+    /// Signals each session a login evicted.
+    fn evicted(&self, evicted: Evicted) -> Evicted {
+        for id in evicted.iter().flatten() {
+            self.signal(Signal::Deleted {
+                session_id: *id,
+                reason: Reason::Evicted,
+            });
         }
+        evicted
     }
 
     async fn insert_new(&self, session: &mut Session, now: Timestamp) -> Saved {
@@ -382,8 +417,12 @@ impl<S: Store> SessionManager<S> {
             auth_time: p.login.map(|_| now),
             lifetime,
         };
-        match self.store.insert(&record).await {
-            Ok(()) => {
+        let written = match p.evict_beyond {
+            Some(keep) => self.store.insert_evicting(&record, keep, now).await,
+            None => self.store.insert(&record).await.map(|()| Ok(Vec::new())),
+        };
+        match written {
+            Ok(evicted) => {
                 let (id, user_id) = (record.id, record.user_id.clone());
                 self.signal(Signal::Created {
                     session_id: id,
@@ -398,8 +437,8 @@ impl<S: Store> SessionManager<S> {
                 let max_age = ExpiryPolicy::cookie_max_age(&record, now);
                 session.saved(Some(record));
                 Saved {
-                    cookie: CookieChange::Set { id, max_age },
-                    error: None,
+                    evicted: self.evicted(evicted),
+                    ..Saved::done(CookieChange::Set { id, max_age })
                 }
             }
             Err(e) => {
@@ -449,10 +488,7 @@ impl<S: Store> SessionManager<S> {
                     reason,
                 });
                 session.saved(None);
-                Saved {
-                    cookie: CookieChange::Clear,
-                    error: None,
-                }
+                Saved::done(CookieChange::Clear)
             }
             // Already gone: the user asked to be logged out, and is.
             Ok(false) => {
@@ -461,10 +497,7 @@ impl<S: Store> SessionManager<S> {
                     reason: Reason::NotFound,
                 });
                 session.saved(None);
-                Saved {
-                    cookie: CookieChange::Clear,
-                    error: None,
-                }
+                Saved::done(CookieChange::Clear)
             }
             Err(e) => {
                 self.signal(Signal::DeletionFailed {

@@ -116,6 +116,7 @@ pub struct Session {
     revoke_user: bool,
     reauthenticated: bool,
     lifetime: Option<Lifetime>,
+    evict_beyond: Option<u32>,
 }
 
 impl Session {
@@ -242,6 +243,13 @@ impl Session {
         self.lifetime = Some(lifetime);
     }
 
+    /// Makes the unsaved login also end the user's other live sessions beyond the newest
+    /// `keep` (SESSION_MAX_PER_USER's `evict_oldest`), in the same store operation
+    /// where the store can. Without a login it does nothing.
+    pub fn evict_others_beyond(&mut self, keep: u32) {
+        self.evict_beyond = Some(keep);
+    }
+
     /// The session's lifetime: the unsaved one if any, else the stored one.
     #[must_use]
     pub fn lifetime(&self) -> Lifetime {
@@ -285,6 +293,7 @@ impl Session {
             create: self.create,
             reauthenticated: self.reauthenticated,
             lifetime: self.lifetime,
+            evict_beyond: self.evict_beyond.filter(|_| self.login.is_some()),
         }
     }
 
@@ -310,6 +319,7 @@ pub(crate) struct Unsaved<'a> {
     pub create: bool,
     pub reauthenticated: bool,
     pub lifetime: Option<Lifetime>,
+    pub evict_beyond: Option<u32>,
 }
 
 #[cfg(test)]

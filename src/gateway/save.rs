@@ -43,8 +43,8 @@ impl<'a, S: Store> Exchange<'a, S> {
             cmds
         };
         self.apply(&cmds);
+        self.evict_with_login(&cmds);
         let change = self.save().await;
-        self.evict_over_cap(&cmds).await;
         self.revoke_for_origin(&cmds).await;
         let set_cookies = self.set_cookies(change);
         self.finished(set_cookies)
@@ -111,6 +111,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         let ending = ending(&self.session);
         let before = self.session.id().map(|i| i.to_string());
         let saved = self.manager.save(&mut self.session, self.cx.now).await;
+        self.evicted(&saved.evicted);
         let reached_d1 = matches!(self.manager.store(), Backend::D1(_)) && saved.error.is_none();
         if let Some(revocation) = ending {
             self.revoked(revocation, reached_d1).await;

@@ -170,11 +170,12 @@ pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1 RETURNING
 
 /// The cap per user: delete user `?1`'s live sessions at `?3` other than `?2` (the one
 /// that just logged in) beyond the newest `?4`, oldest by insertion (rowid: a login keeps
-/// its row's place). One statement right after the login's write; the delete trigger
-/// remembers each id, so a pending write never brings one back.
+/// its row's place), only when `?2` is the user's (the login landed). D1 runs it in one
+/// batch with the login's write; the delete trigger remembers each id, so a pending
+/// write never brings one back.
 pub const EVICT: &str = concat!(
-    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE user_id = ?1 \
-     AND id <> ?2 AND ",
+    "DELETE FROM sessions WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND user_id = ?1) \
+     AND id IN (SELECT id FROM sessions WHERE user_id = ?1 AND id <> ?2 AND ",
     live!("?3"),
     " ORDER BY rowid DESC LIMIT -1 OFFSET ?4) RETURNING id"
 );
