@@ -278,7 +278,7 @@ impl Config {
         );
         let signals = p.take(
             get("SESSION_SIGNAL_FILTER")
-                .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
+                .map_or(Ok(SignalFilter::Lifecycle), |raw| SignalFilter::parse(&raw))
                 .map_err(|e| err("SESSION_SIGNAL_FILTER", e.to_string())),
         );
         // Within what origins' HTTP servers accept for all headers (8-16 KB).
@@ -364,6 +364,7 @@ impl Config {
     pub fn summary(&self) -> serde_json::Value {
         let set = |on: bool| if on { "set" } else { "unset" };
         let signals = match &self.signals {
+            SignalFilter::Lifecycle => "lifecycle".to_owned(),
             SignalFilter::All => "all".to_owned(),
             SignalFilter::None => "none".to_owned(),
             SignalFilter::Only(names) => names.join(","),
@@ -839,7 +840,7 @@ mod tests {
         assert_eq!(c.store, StoreKind::D1);
         assert_eq!(c.origin_url, None);
         assert_eq!(c.headers.id, "X-Session-Id");
-        assert_eq!(c.signals, SignalFilter::All);
+        assert_eq!(c.signals, SignalFilter::Lifecycle);
         assert!(c.admin_token.is_none() && c.origin_secret.is_none());
         assert_eq!(
             (c.worker_name.as_str(), c.signal_retention_days),
