@@ -28,6 +28,8 @@ pub struct Answer {
     pub body: Value,
     /// Cookies, signals, log events, revocations for the queue.
     pub finished: Finished,
+    /// The method the endpoint takes, for the `Allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 impl Context<'_> {
@@ -158,6 +160,7 @@ impl Context<'_> {
             status,
             body,
             finished: self.finished(set_cookies),
+            allow: None,
         }
     }
 }
