@@ -94,7 +94,15 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         }
     };
     let deflated = opened.tag == DEFLATED || opened.tag == SIGNED_DEFLATED;
-    let (body, key) = (opened.body, opened.key);
+    let signed_only = opened.tag == SIGNED_PLAIN || opened.tag == SIGNED_DEFLATED;
+    // A readable cookie of an earlier version is re-issued encrypted on its first use,
+    // as one under a retired key is: it does not linger until its next write.
+    let key = if signed_only {
+        KeyUse::Fallback
+    } else {
+        opened.key
+    };
+    let body = opened.body;
     let json = if deflated {
         miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
@@ -199,7 +207,11 @@ mod tests {
         }))
         .unwrap();
         let old = sealed::seal(&keys, SIGNED_VERSION, "sid", SIGNED_PLAIN, &json);
-        assert_eq!(decode(&keys, "sid", &old), Ok((r, KeyUse::Current)));
+        assert_eq!(
+            decode(&keys, "sid", &old),
+            Ok((r, KeyUse::Fallback)),
+            "opened, and to be re-issued encrypted"
+        );
         let forged = sealed::seal(&keys, VERSION, "sid", SIGNED_PLAIN, &json);
         assert_eq!(
             decode(&keys, "sid", &forged),
