@@ -212,6 +212,30 @@ pub struct RawCommands<'r> {
 }
 
 impl Commands {
+    /// The name of each command asked for, in a fixed order (`update`, `login`, the
+    /// actions, `revoke`, `lifetime`).
+    #[must_use]
+    pub fn names(&self) -> Vec<&'static str> {
+        let a = &self.actions;
+        [
+            (self.update.is_some(), "update"),
+            (self.login.is_some(), "login"),
+            (a.delete, "delete"),
+            (a.cycle, "cycle"),
+            (a.clear, "clear"),
+            (a.create, "create"),
+            (a.revoke_user, "revoke-user"),
+            (a.keep_data, "keep-data"),
+            (a.revoke_others, "revoke-others"),
+            (a.reauthenticated, "reauthenticated"),
+            (self.revoke.is_some(), "revoke"),
+            (self.lifetime.is_some(), "lifetime"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
     /// Whether the origin asked for nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -46,6 +46,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         self.evict_with_login(&cmds);
         let change = self.save().await;
         self.revoke_for_origin(&cmds).await;
+        self.applied = cmds;
         let set_cookies = self.set_cookies(change);
         self.finished(set_cookies)
     }

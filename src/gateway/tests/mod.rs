@@ -261,6 +261,8 @@ pub(super) struct Seen {
     /// What the request got instead of the origin (a stale login on a fresh-only path);
     /// `None`: the origin was called.
     pub refusal: Option<crate::fresh::Refusal>,
+    /// The request's data point.
+    pub metric: Option<crate::gateway::metrics::Metric>,
 }
 
 impl Seen {
@@ -347,6 +349,7 @@ pub(super) fn request_for<S: Store>(
                 events: finished.events,
                 revocations: finished.revocations,
                 refusal: Some(refusal),
+                metric: finished.metric,
             };
         }
         let target = format!("https://app.example{}", asked.target);
@@ -367,6 +370,7 @@ pub(super) fn request_for<S: Store>(
             signals,
             events,
             revocations,
+            metric,
         } = exchange.finish(reply.status, raw).await;
         browser.apply(&set_cookies);
         Seen {
@@ -378,6 +382,7 @@ pub(super) fn request_for<S: Store>(
             events,
             revocations,
             refusal: None,
+            metric,
         }
     })
 }
