@@ -207,10 +207,16 @@ impl Config {
                 idle_min * 60 - 1,
             ))
             .unwrap_or(0);
+        let (remember_min, max_idle_min, max_absolute_min) = p
+            .take(lifetime_bounds(&get, idle_min, absolute_min))
+            .unwrap_or((idle_min, idle_min, absolute_min));
         let expiry = ExpiryPolicy {
             idle_secs: idle_min * 60,
             absolute_secs: absolute_min * 60,
             renew_after_secs,
+            remember_secs: remember_min * 60,
+            max_idle_secs: max_idle_min * 60,
+            max_absolute_secs: max_absolute_min * 60,
         };
 
         let cookie = p.take(cookie_config(&get));
@@ -272,7 +278,7 @@ impl Config {
         );
         let signals = p.take(
             get("SESSION_SIGNAL_FILTER")
-                .map_or(Ok(SignalFilter::All), |raw| SignalFilter::parse(&raw))
+                .map_or(Ok(SignalFilter::Lifecycle), |raw| SignalFilter::parse(&raw))
                 .map_err(|e| err("SESSION_SIGNAL_FILTER", e.to_string())),
         );
         // Within what origins' HTTP servers accept for all headers (8-16 KB).
@@ -358,6 +364,7 @@ impl Config {
     pub fn summary(&self) -> serde_json::Value {
         let set = |on: bool| if on { "set" } else { "unset" };
         let signals = match &self.signals {
+            SignalFilter::Lifecycle => "lifecycle".to_owned(),
             SignalFilter::All => "all".to_owned(),
             SignalFilter::None => "none".to_owned(),
             SignalFilter::Only(names) => names.join(","),
@@ -368,6 +375,9 @@ impl Config {
             "SESSION_TIMEOUT_MINUTES": self.expiry.idle_secs / 60,
             "SESSION_ABSOLUTE_TIMEOUT_MINUTES": self.expiry.absolute_secs / 60,
             "SESSION_RENEW_AFTER_SECONDS": self.expiry.renew_after_secs,
+            "SESSION_REMEMBER_MINUTES": self.expiry.remember_secs / 60,
+            "SESSION_MAX_IDLE_MINUTES": self.expiry.max_idle_secs / 60,
+            "SESSION_MAX_ABSOLUTE_MINUTES": self.expiry.max_absolute_secs / 60,
             "SESSION_COOKIE_NAME": self.cookie.name,
             "SESSION_COOKIE_SECURE": self.cookie.secure,
             "SESSION_COOKIE_SAMESITE": self.cookie.same_site.as_str(),
@@ -550,6 +560,41 @@ fn integer(
     Ok(n)
 }
 
+/// SESSION_REMEMBER_MINUTES (default 30 days), SESSION_MAX_IDLE_MINUTES (default the
+/// longer of the idle and remember timeouts) and SESSION_MAX_ABSOLUTE_MINUTES (default
+/// 90 days, 0 = no bound), in minutes: the defaults must fit within the bounds.
+fn lifetime_bounds(
+    get: &impl Fn(&str) -> Option<String>,
+    idle_min: i64,
+    absolute_min: i64,
+) -> Result<(i64, i64, i64), ConfigError> {
+    const REMEMBER: &str = "SESSION_REMEMBER_MINUTES";
+    const MAX_IDLE: &str = "SESSION_MAX_IDLE_MINUTES";
+    const MAX_ABSOLUTE: &str = "SESSION_MAX_ABSOLUTE_MINUTES";
+    let remember = integer(get, REMEMBER, 43_200, 1, MAX_MINUTES)?;
+    let max_idle = integer(get, MAX_IDLE, idle_min.max(remember), 1, MAX_MINUTES)?;
+    let max_absolute = integer(get, MAX_ABSOLUTE, 129_600.max(absolute_min), 0, MAX_MINUTES)?;
+    if idle_min > max_idle {
+        return Err(err(
+            MAX_IDLE,
+            format!("{max_idle} is below SESSION_TIMEOUT_MINUTES ({idle_min})"),
+        ));
+    }
+    if remember > max_idle {
+        return Err(err(
+            REMEMBER,
+            format!("{remember} is above SESSION_MAX_IDLE_MINUTES ({max_idle})"),
+        ));
+    }
+    if max_absolute > 0 && absolute_min > max_absolute {
+        return Err(err(
+            MAX_ABSOLUTE,
+            format!("{max_absolute} is below SESSION_ABSOLUTE_TIMEOUT_MINUTES ({absolute_min})"),
+        ));
+    }
+    Ok((remember, max_idle, max_absolute))
+}
+
 fn minutes(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -721,6 +766,59 @@ mod tests {
     }
 
     #[test]
+    fn lifetime_bounds_hold_the_defaults() {
+        let c = parse(&[
+            ("SESSION_REMEMBER_MINUTES", "1440"),
+            ("SESSION_MAX_ABSOLUTE_MINUTES", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.expiry.remember_secs, c.expiry.max_idle_secs),
+            (86_400, 86_400)
+        );
+        assert_eq!(c.expiry.max_absolute_secs, 0, "0: no bound");
+        for (vars, setting, says) in [
+            (
+                [
+                    ("SESSION_MAX_IDLE_MINUTES", "60"),
+                    ("SESSION_REMEMBER_MINUTES", "30"),
+                ],
+                "SESSION_MAX_IDLE_MINUTES",
+                "60 is below SESSION_TIMEOUT_MINUTES (180)",
+            ),
+            (
+                [
+                    ("SESSION_MAX_IDLE_MINUTES", "600"),
+                    ("SESSION_REMEMBER_MINUTES", "601"),
+                ],
+                "SESSION_REMEMBER_MINUTES",
+                "601 is above SESSION_MAX_IDLE_MINUTES (600)",
+            ),
+            (
+                [
+                    ("SESSION_MAX_ABSOLUTE_MINUTES", "60"),
+                    ("SESSION_REMEMBER_MINUTES", "1"),
+                ],
+                "SESSION_MAX_ABSOLUTE_MINUTES",
+                "60 is below SESSION_ABSOLUTE_TIMEOUT_MINUTES (10080)",
+            ),
+            (
+                [
+                    ("SESSION_REMEMBER_MINUTES", "0"),
+                    ("SESSION_MAX_IDLE_MINUTES", "600"),
+                ],
+                "SESSION_REMEMBER_MINUTES",
+                "must be between 1 and",
+            ),
+        ] {
+            let errors = parse(&vars).unwrap_err();
+            let e = errors.first().unwrap();
+            assert_eq!(e.setting, setting);
+            assert!(e.to_string().contains(says), "{e}");
+        }
+    }
+
+    #[test]
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(
@@ -728,7 +826,10 @@ mod tests {
             ExpiryPolicy {
                 idle_secs: 10_800,
                 absolute_secs: 604_800,
-                renew_after_secs: 60
+                renew_after_secs: 60,
+                remember_secs: 2_592_000,
+                max_idle_secs: 2_592_000,
+                max_absolute_secs: 7_776_000,
             }
         );
         assert_eq!(c.cookie.name, "__Host-session_id");
@@ -739,7 +840,7 @@ mod tests {
         assert_eq!(c.store, StoreKind::D1);
         assert_eq!(c.origin_url, None);
         assert_eq!(c.headers.id, "X-Session-Id");
-        assert_eq!(c.signals, SignalFilter::All);
+        assert_eq!(c.signals, SignalFilter::Lifecycle);
         assert!(c.admin_token.is_none() && c.origin_secret.is_none());
         assert_eq!(
             (c.worker_name.as_str(), c.signal_retention_days),

@@ -142,6 +142,7 @@ fn v4_network(ip: &str) -> Option<String> {
 }
 
 fn v6_network(ip: &str) -> Option<String> {
+    let whole = ip;
     let groups = |s: &str| -> Option<Vec<u16>> {
         if s.is_empty() {
             return Some(Vec::new());
@@ -188,6 +189,11 @@ fn v6_network(ip: &str) -> Option<String> {
             (g.len() + v4_groups == 8).then_some(g)?
         }
     };
+    // An IPv4-mapped address in any spelling (`0:0:0:0:0:ffff:1.2.3.4`) is the IPv4
+    // client it maps: its /24, as the short `::ffff:` form gets.
+    if v4_groups == 2 && full.get(..6) == Some(&[0, 0, 0, 0, 0, 0xffff]) {
+        return v4_network(whole.rsplit(':').next()?);
+    }
     let mut prefix: Vec<u16> = full.get(..3)?.to_vec();
     while prefix.last() == Some(&0) {
         prefix.pop();
@@ -228,6 +234,8 @@ mod tests {
             ("fe80:0:5::", "fe80:0:5::/48"),
             ("2001:DB8:1:2:3:4:5:6", "2001:db8:1::/48"),
             ("64:ff9b::192.0.2.1", "64:ff9b::/48"),
+            ("0:0:0:0:0:ffff:198.51.100.9", "198.51.100.0/24"),
+            ("0::FFFF:198.51.100.9", "198.51.100.0/24"),
         ] {
             assert_eq!(seen(ip).network.as_deref(), Some(net), "{ip}");
         }

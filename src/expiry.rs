@@ -1,10 +1,13 @@
-//! The expiry rules: sliding idle timeout, absolute cap, throttled renewal.
+//! The expiry rules: sliding idle timeout, absolute cap, throttled renewal, and the
+//! per-session lifetimes the origin may choose within the operator's bounds.
 
+use crate::lifetime::Lifetime;
 use crate::session::Record;
 use crate::time::Timestamp;
 
-/// The expiry rules, from SESSION_TIMEOUT_MINUTES, SESSION_ABSOLUTE_TIMEOUT_MINUTES and
-/// SESSION_RENEW_AFTER_SECONDS.
+/// The expiry rules, from SESSION_TIMEOUT_MINUTES, SESSION_ABSOLUTE_TIMEOUT_MINUTES,
+/// SESSION_RENEW_AFTER_SECONDS, SESSION_REMEMBER_MINUTES, SESSION_MAX_IDLE_MINUTES and
+/// SESSION_MAX_ABSOLUTE_MINUTES.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExpiryPolicy {
     /// Idle timeout in seconds (> 0).
@@ -13,14 +16,71 @@ pub struct ExpiryPolicy {
     pub absolute_secs: i64,
     /// Minimum gain, in seconds, before an expiry is renewed (written).
     pub renew_after_secs: i64,
+    /// Idle timeout of a `remember` session, in seconds.
+    pub remember_secs: i64,
+    /// The longest idle timeout a lifetime command gets, in seconds.
+    pub max_idle_secs: i64,
+    /// The longest absolute timeout a lifetime command gets, in seconds (also what a
+    /// `remember` session gets); 0 = no bound.
+    pub max_absolute_secs: i64,
 }
 
 impl ExpiryPolicy {
+    /// The policy with these timeouts and no lifetime beyond them: `remember` and the
+    /// bounds are the default timeouts.
+    #[must_use]
+    pub const fn fixed(idle_secs: i64, absolute_secs: i64, renew_after_secs: i64) -> Self {
+        Self {
+            idle_secs,
+            absolute_secs,
+            renew_after_secs,
+            remember_secs: idle_secs,
+            max_idle_secs: idle_secs,
+            max_absolute_secs: absolute_secs,
+        }
+    }
+
     /// `(expires_at, absolute_expires_at)` of a session created at `now`.
     #[must_use]
     pub fn new_session(&self, now: Timestamp) -> (Timestamp, Option<Timestamp>) {
-        let absolute = (self.absolute_secs > 0).then(|| now.plus(self.absolute_secs));
-        (cap(now.plus(self.idle_secs), absolute), absolute)
+        self.start(Lifetime::Default, now)
+    }
+
+    /// `(expires_at, absolute_expires_at)` of a session whose `lifetime` starts at `now`
+    /// (created, or given a lifetime by the origin): both timers run from `now`.
+    #[must_use]
+    pub fn start(&self, lifetime: Lifetime, now: Timestamp) -> (Timestamp, Option<Timestamp>) {
+        let absolute_secs = self.absolute_of(lifetime);
+        let absolute = (absolute_secs > 0).then(|| now.plus(absolute_secs));
+        (cap(now.plus(self.idle_of(lifetime)), absolute), absolute)
+    }
+
+    /// The idle timeout of a session with `lifetime`, in seconds, within the bounds.
+    #[must_use]
+    pub fn idle_of(&self, lifetime: Lifetime) -> i64 {
+        match lifetime {
+            Lifetime::Default | Lifetime::Browser => self.idle_secs,
+            Lifetime::Remember => self.remember_secs.min(self.max_idle_secs),
+            Lifetime::Custom { idle_secs, .. } => idle_secs.min(self.max_idle_secs),
+        }
+    }
+
+    /// The absolute timeout of a session with `lifetime`, in seconds (0 = none), within
+    /// the bounds: a custom one without its own is the default one.
+    #[must_use]
+    pub fn absolute_of(&self, lifetime: Lifetime) -> i64 {
+        let bound = |secs: i64| match (self.max_absolute_secs, secs) {
+            (0, secs) => secs,
+            (max, 0) => max,
+            (max, secs) => secs.min(max),
+        };
+        match lifetime {
+            Lifetime::Default | Lifetime::Browser => self.absolute_secs,
+            Lifetime::Remember => self.max_absolute_secs,
+            Lifetime::Custom { absolute_secs, .. } => {
+                bound(absolute_secs.unwrap_or(self.absolute_secs))
+            }
+        }
     }
 
     /// Whether `record` is expired at `now`. A session expiring at T is valid at T-1 and
@@ -39,20 +99,33 @@ impl ExpiryPolicy {
     pub fn renewal(&self, record: &Record, now: Timestamp) -> Option<Timestamp> {
         let next = self.renewed(record, now);
         let gain = next.seconds_since(record.expires_at);
-        (gain > 0 && gain >= self.renew_after_secs).then_some(next)
+        // A session's own idle timeout may be shorter than the throttle: renew it at
+        // half of it at the latest, or it would expire between renewals.
+        let throttle = self.renew_after_secs.min(self.idle_of(record.lifetime) / 2);
+        (gain > 0 && gain >= throttle).then_some(next)
     }
 
-    /// The idle expiry `record` gets if renewed at `now`, throttle aside: `now + idle`,
-    /// never past the absolute cap.
+    /// The idle expiry `record` gets if renewed at `now`, throttle aside: `now` plus its
+    /// own idle timeout, never past the absolute cap.
     #[must_use]
     pub fn renewed(&self, record: &Record, now: Timestamp) -> Timestamp {
-        cap(now.plus(self.idle_secs), record.absolute_expires_at)
+        cap(
+            now.plus(self.idle_of(record.lifetime)),
+            record.absolute_expires_at,
+        )
     }
 
     /// Seconds from `now` until `expires_at`: the cookie's `Max-Age`.
     #[must_use]
     pub fn max_age(expires_at: Timestamp, now: Timestamp) -> i64 {
         expires_at.seconds_since(now).max(0)
+    }
+
+    /// The `Max-Age` of `record`'s cookie at `now`; `None` for a session that ends with
+    /// the browser.
+    #[must_use]
+    pub fn cookie_max_age(record: &Record, now: Timestamp) -> Option<i64> {
+        (!record.lifetime.ends_with_browser()).then(|| Self::max_age(record.expires_at, now))
     }
 }
 
@@ -65,11 +138,7 @@ mod tests {
     use super::*;
     use crate::session::{Data, SessionId};
 
-    const POLICY: ExpiryPolicy = ExpiryPolicy {
-        idle_secs: 1800,
-        absolute_secs: 7200,
-        renew_after_secs: 60,
-    };
+    const POLICY: ExpiryPolicy = ExpiryPolicy::fixed(1800, 7200, 60);
 
     fn record_at(now: Timestamp) -> Record {
         let (expires_at, absolute_expires_at) = POLICY.new_session(now);
@@ -83,6 +152,7 @@ mod tests {
             updated_at: now,
             version: 1,
             auth_time: None,
+            lifetime: Lifetime::Default,
         }
     }
 
@@ -152,5 +222,99 @@ mod tests {
         let r = record_at(t0);
         assert_eq!(policy.renewal(&r, t0), None);
         assert_eq!(policy.renewal(&r, t0.plus(1)), Some(t0.plus(1801)));
+    }
+
+    /// Default 30 min idle and 2 h absolute; remember 1 day, bounds 2 days idle and
+    /// 7 days absolute.
+    const BOUNDED: ExpiryPolicy = ExpiryPolicy {
+        remember_secs: 86_400,
+        max_idle_secs: 172_800,
+        max_absolute_secs: 604_800,
+        ..POLICY
+    };
+
+    #[test]
+    fn remember_outlives_the_default_and_stops_at_its_absolute_cap() {
+        let t0 = Timestamp::from_unix(1_000_000);
+        let (exp, abs) = BOUNDED.start(Lifetime::Remember, t0);
+        assert_eq!((exp, abs), (t0.plus(86_400), Some(t0.plus(604_800))));
+        let mut r = record_at(t0);
+        (r.expires_at, r.absolute_expires_at, r.lifetime) = (exp, abs, Lifetime::Remember);
+        // Renewed by its own idle timeout, a day past the default's 2 h cap...
+        let later = t0.plus(86_000);
+        assert_eq!(BOUNDED.renewal(&r, later), Some(later.plus(86_400)));
+        // ...and never past its own absolute cap.
+        r.expires_at = t0.plus(604_000);
+        assert_eq!(BOUNDED.renewed(&r, t0.plus(600_000)), t0.plus(604_800));
+        assert!(BOUNDED.is_expired(&r, t0.plus(604_800)));
+    }
+
+    #[test]
+    fn custom_lifetimes_stay_within_the_bounds() {
+        let t0 = Timestamp::from_unix(0);
+        let custom = |idle_secs, absolute_secs| Lifetime::Custom {
+            idle_secs,
+            absolute_secs,
+        };
+        assert_eq!(
+            BOUNDED.start(custom(600, Some(3600)), t0),
+            (t0.plus(600), Some(t0.plus(3600)))
+        );
+        // Over the bounds: clamped to them.
+        assert_eq!(
+            BOUNDED.start(custom(999_999, Some(9_999_999)), t0),
+            (t0.plus(172_800), Some(t0.plus(604_800)))
+        );
+        // No absolute named: the default one.
+        assert_eq!(BOUNDED.absolute_of(custom(600, None)), 7200);
+        // No absolute bound: what was asked; no default absolute either: none.
+        let unbounded = ExpiryPolicy {
+            max_absolute_secs: 0,
+            absolute_secs: 0,
+            ..BOUNDED
+        };
+        assert_eq!(unbounded.start(custom(600, None), t0), (t0.plus(600), None));
+        assert_eq!(unbounded.absolute_of(custom(600, Some(5))), 5);
+        // A bound but no default absolute: the bound.
+        let capped = ExpiryPolicy {
+            absolute_secs: 0,
+            ..BOUNDED
+        };
+        assert_eq!(capped.absolute_of(custom(600, None)), 604_800);
+        assert_eq!(capped.absolute_of(Lifetime::Default), 0);
+    }
+
+    #[test]
+    fn browser_sessions_keep_the_default_timeouts_and_drop_max_age() {
+        let t0 = Timestamp::from_unix(0);
+        assert_eq!(
+            BOUNDED.start(Lifetime::Browser, t0),
+            BOUNDED.new_session(t0)
+        );
+        let mut r = record_at(t0);
+        assert_eq!(ExpiryPolicy::cookie_max_age(&r, t0.plus(100)), Some(1700));
+        r.lifetime = Lifetime::Browser;
+        assert_eq!(ExpiryPolicy::cookie_max_age(&r, t0.plus(100)), None);
+        assert!(
+            POLICY.is_expired(&r, r.expires_at),
+            "still expires server-side"
+        );
+    }
+
+    #[test]
+    fn a_short_lifetime_is_renewed_before_it_runs_out() {
+        let t0 = Timestamp::from_unix(0);
+        let policy = ExpiryPolicy {
+            renew_after_secs: 600,
+            ..BOUNDED
+        };
+        let mut r = record_at(t0);
+        r.lifetime = Lifetime::Custom {
+            idle_secs: 120,
+            absolute_secs: None,
+        };
+        r.expires_at = t0.plus(120);
+        assert_eq!(policy.renewal(&r, t0.plus(59)), None);
+        assert_eq!(policy.renewal(&r, t0.plus(60)), Some(t0.plus(180)));
     }
 }

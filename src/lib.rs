@@ -14,6 +14,7 @@
 //! - [`time`]: [`time::Timestamp`], whole Unix seconds;
 //! - [`session`]: ids, records and [`session::Session`], the handle a handler uses;
 //! - [`expiry`]: the idle timeout, absolute cap and renewal throttle;
+//! - [`lifetime`]: a session's own lifetime (`browser`, `remember`, seconds);
 //! - [`changes`]: data changes, safe under concurrency;
 //! - [`write`](mod@write): writes as data: [`write::Update`] and [`write::Deferred`];
 //! - [`manager`]: [`manager::SessionManager`], load/save/renew/delete with signals;
@@ -44,6 +45,7 @@ pub mod fresh;
 pub mod gateway;
 pub mod handle;
 pub mod health;
+pub mod lifetime;
 pub mod manager;
 pub mod patch;
 pub mod protocol;

@@ -11,7 +11,7 @@
 //! use serde_json::json;
 //!
 //! # async fn handler() -> Result<(), sessiongate::store::StoreError> {
-//! let policy = ExpiryPolicy { idle_secs: 1800, absolute_secs: 0, renew_after_secs: 60 };
+//! let policy = ExpiryPolicy::fixed(1800, 0, 60);
 //! // In a worker: `D1Store` over `env.d1("SESSIONS_DB")?`, and the time from `Date::now()`.
 //! let manager = SessionManager::new(MemoryStore::new(), policy);
 //! let now = Timestamp::from_unix(1_800_000_000);
@@ -33,8 +33,9 @@
 use crate::expiry::ExpiryPolicy;
 use crate::session::{Record, Session, SessionId};
 use crate::signal::{Exception, Reason, Signal, SignalLog};
-use crate::store::{Store, StoreError, Update, UserChange};
+use crate::store::{Evicted, Store, StoreError, Update, UserChange};
 use crate::time::Timestamp;
+use crate::write::NewLifetime;
 use thiserror::Error;
 
 /// What happens to the session cookie after a save.
@@ -42,12 +43,12 @@ use thiserror::Error;
 pub enum CookieChange {
     /// Send no `Set-Cookie`.
     Keep,
-    /// Point the cookie at `id` for `max_age` seconds.
+    /// Point the cookie at `id` for `max_age` seconds (`None`: until the browser ends).
     Set {
         /// Session the cookie references.
         id: SessionId,
-        /// Cookie lifetime in seconds.
-        max_age: i64,
+        /// Cookie lifetime in seconds; `None` for a session that ends with the browser.
+        max_age: Option<i64>,
     },
     /// Delete the cookie.
     Clear,
@@ -71,18 +72,31 @@ pub struct Saved {
     pub cookie: CookieChange,
     /// The failure, if any; the session then keeps its unsaved changes.
     pub error: Option<SaveError>,
+    /// The sessions a login evicted ([`Session::evict_others_beyond`]), each signalled
+    /// `session_deleted` with reason `evicted`; or why evicting failed after the login
+    /// was written.
+    pub evicted: Evicted,
 }
 
 impl Saved {
     const NOTHING: Self = Self {
         cookie: CookieChange::Keep,
         error: None,
+        evicted: Ok(Vec::new()),
     };
 
     fn failed(cookie: CookieChange, error: SaveError) -> Self {
         Self {
             cookie,
             error: Some(error),
+            evicted: Ok(Vec::new()),
+        }
+    }
+
+    fn done(cookie: CookieChange) -> Self {
+        Self {
+            cookie,
+            ..Self::NOTHING
         }
     }
 }
@@ -268,7 +282,25 @@ impl<S: Store> SessionManager<S> {
         // A reauthentication writes only for a session with a user (an anonymous one has
         // no auth time to refresh).
         let reauthenticated = p.reauthenticated && current.user_id.is_some();
-        if !cycle && !data_changed && p.login.is_none() && renewal.is_none() && !reauthenticated {
+        // A new lifetime restarts both timers now; it replaces a renewal.
+        let lifetime = p.lifetime.map(|lifetime| {
+            let (expires_at, absolute_expires_at) = self.policy.start(lifetime, now);
+            (
+                NewLifetime {
+                    lifetime,
+                    absolute_expires_at,
+                },
+                expires_at,
+            )
+        });
+        let renewal = renewal.filter(|_| lifetime.is_none());
+        if !cycle
+            && !data_changed
+            && p.login.is_none()
+            && renewal.is_none()
+            && !reauthenticated
+            && lifetime.is_none()
+        {
             return Saved::NOTHING;
         }
         let update = Update {
@@ -278,13 +310,31 @@ impl<S: Store> SessionManager<S> {
                 .login
                 .map_or(UserChange::Keep, |u| UserChange::Set(u.to_owned())),
             changes: p.changes.clone(),
-            expires_at: renewal.unwrap_or(current.expires_at),
+            expires_at: lifetime
+                .map(|(_, expires_at)| expires_at)
+                .or(renewal)
+                .unwrap_or(current.expires_at),
             now,
             reauthenticated,
+            lifetime: lifetime.map(|(new, _)| new),
         };
-        match self.store.update(&update).await {
-            Ok(true) => self.updated(session, current, &update, renewal, now),
-            Ok(false) => {
+        let written = match p.evict_beyond {
+            Some(keep) => self.store.update_evicting(&update, keep).await,
+            None => self
+                .store
+                .update(&update)
+                .await
+                .map(|found| found.then(|| Ok(Vec::new()))),
+        };
+        match written {
+            Ok(Some(evicted)) => {
+                let saved = self.updated(session, current, &update, renewal, now);
+                Saved {
+                    evicted: self.evicted(evicted),
+                    ..saved
+                }
+            }
+            Ok(None) => {
                 self.signal(update_failed(&update, Reason::NotFound, None));
                 session.saved(None);
                 Saved::failed(CookieChange::Clear, SaveError::NotFound)
@@ -328,24 +378,33 @@ impl<S: Store> SessionManager<S> {
                 expires_at,
             });
         }
-        let cookie = if update.new_id.is_some() || renewal.is_some() {
+        let cookie = if update.new_id.is_some() || renewal.is_some() || update.lifetime.is_some() {
             CookieChange::Set {
                 id,
-                max_age: ExpiryPolicy::max_age(record.expires_at, now),
+                max_age: ExpiryPolicy::cookie_max_age(&record, now),
             }
         } else {
             CookieChange::Keep
         };
         session.saved(Some(record));
-        Saved {
-            cookie,
-            error: None,
+        Saved::done(cookie)
+    }
+
+    /// Signals each session a login evicted.
+    fn evicted(&self, evicted: Evicted) -> Evicted {
+        for id in evicted.iter().flatten() {
+            self.signal(Signal::Deleted {
+                session_id: *id,
+                reason: Reason::Evicted,
+            });
         }
+        evicted
     }
 
     async fn insert_new(&self, session: &mut Session, now: Timestamp) -> Saved {
         let p = session.unsaved();
-        let (expires_at, absolute_expires_at) = self.policy.new_session(now);
+        let lifetime = p.lifetime.unwrap_or_default();
+        let (expires_at, absolute_expires_at) = self.policy.start(lifetime, now);
         let record = Record {
             id: SessionId::random(),
             user_id: p.login.map(str::to_owned),
@@ -356,9 +415,14 @@ impl<S: Store> SessionManager<S> {
             updated_at: now,
             version: 1,
             auth_time: p.login.map(|_| now),
+            lifetime,
         };
-        match self.store.insert(&record).await {
-            Ok(()) => {
+        let written = match p.evict_beyond {
+            Some(keep) => self.store.insert_evicting(&record, keep, now).await,
+            None => self.store.insert(&record).await.map(|()| Ok(Vec::new())),
+        };
+        match written {
+            Ok(evicted) => {
                 let (id, user_id) = (record.id, record.user_id.clone());
                 self.signal(Signal::Created {
                     session_id: id,
@@ -370,11 +434,11 @@ impl<S: Store> SessionManager<S> {
                         saved_keys: p.changes.keys(),
                     });
                 }
-                let max_age = ExpiryPolicy::max_age(expires_at, now);
+                let max_age = ExpiryPolicy::cookie_max_age(&record, now);
                 session.saved(Some(record));
                 Saved {
-                    cookie: CookieChange::Set { id, max_age },
-                    error: None,
+                    evicted: self.evicted(evicted),
+                    ..Saved::done(CookieChange::Set { id, max_age })
                 }
             }
             Err(e) => {
@@ -424,10 +488,7 @@ impl<S: Store> SessionManager<S> {
                     reason,
                 });
                 session.saved(None);
-                Saved {
-                    cookie: CookieChange::Clear,
-                    error: None,
-                }
+                Saved::done(CookieChange::Clear)
             }
             // Already gone: the user asked to be logged out, and is.
             Ok(false) => {
@@ -436,10 +497,7 @@ impl<S: Store> SessionManager<S> {
                     reason: Reason::NotFound,
                 });
                 session.saved(None);
-                Saved {
-                    cookie: CookieChange::Clear,
-                    error: None,
-                }
+                Saved::done(CookieChange::Clear)
             }
             Err(e) => {
                 self.signal(Signal::DeletionFailed {
@@ -455,7 +513,11 @@ impl<S: Store> SessionManager<S> {
 /// The signal of a failed update: a renewal's, or a data save's (which carries the
 /// error).
 fn update_failed(update: &Update, reason: Reason, exception: Option<Exception>) -> Signal {
-    if update.new_id.is_none() && update.changes.is_empty() && !update.reauthenticated {
+    if update.new_id.is_none()
+        && update.changes.is_empty()
+        && !update.reauthenticated
+        && update.lifetime.is_none()
+    {
         Signal::RenewalFailed {
             session_id: update.id,
             reason,
@@ -488,11 +550,7 @@ mod tests {
     use pollster::block_on;
     use serde_json::{json, Value};
 
-    const POLICY: ExpiryPolicy = ExpiryPolicy {
-        idle_secs: 600,
-        absolute_secs: 3600,
-        renew_after_secs: 60,
-    };
+    const POLICY: ExpiryPolicy = ExpiryPolicy::fixed(600, 3600, 60);
     const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 
     fn manager() -> SessionManager<MemoryStore> {
@@ -556,7 +614,13 @@ mod tests {
         s.insert("cart", json!([1]));
         let saved = block_on(m.save(&mut s, T0));
         let id = s.id().unwrap();
-        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(
+            saved.cookie,
+            CookieChange::Set {
+                id,
+                max_age: Some(600)
+            }
+        );
         assert_eq!(names(&m), ["session_created", "session_data_saved"]);
         let r = block_on(m.store().load(&id)).unwrap().unwrap();
         assert_eq!(Value::Object(r.data), json!({"cart": [1]}));
@@ -603,7 +667,13 @@ mod tests {
         let mut s = stored(&m, json!({}));
         let id = s.id().unwrap();
         let saved = block_on(m.save(&mut s, T0.plus(60)));
-        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(
+            saved.cookie,
+            CookieChange::Set {
+                id,
+                max_age: Some(600)
+            }
+        );
         assert_eq!(
             m.take_signals(),
             [Signal::Renewed {
@@ -613,7 +683,13 @@ mod tests {
         );
         // Forced renewal ignores the throttle.
         let saved = block_on(m.renew(&mut s, T0.plus(70)));
-        assert_eq!(saved.cookie, CookieChange::Set { id, max_age: 600 });
+        assert_eq!(
+            saved.cookie,
+            CookieChange::Set {
+                id,
+                max_age: Some(600)
+            }
+        );
         assert_eq!(names(&m), ["session_renewed"]);
     }
 
@@ -648,7 +724,7 @@ mod tests {
             saved.cookie,
             CookieChange::Set {
                 id: new,
-                max_age: 595
+                max_age: Some(595)
             }
         );
         assert_eq!(
@@ -763,6 +839,7 @@ mod tests {
             updated_at: T0,
             version: 1,
             auth_time: None,
+            lifetime: Default::default(),
         };
         let mut s = Session::from_record(record.clone());
         s.insert("k", json!(1));

@@ -1,6 +1,7 @@
 //! The header contract between sessiongate and the origin: which inbound headers are
 //! stripped, what is injected, and the commands the origin sends back.
 
+use crate::lifetime::{Lifetime, LifetimeError};
 use crate::session::Data;
 use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -57,6 +58,9 @@ pub struct HeaderNames {
     /// an echo of it tells the client nothing secret, and each name there costs a
     /// lookup on every response.
     pub rate_limited: String,
+    /// `<prefix>Lifetime`: from the origin, this session's lifetime; to the origin, the
+    /// session's lifetime when it is not the default.
+    pub lifetime: String,
 }
 
 impl HeaderNames {
@@ -89,6 +93,7 @@ impl HeaderNames {
             revoke: n("Revoke"),
             list: n("List"),
             rate_limited: n("Rate-Limited"),
+            lifetime: n("Lifetime"),
         })
     }
 
@@ -108,8 +113,9 @@ impl HeaderNames {
     /// the client: the commands and the injected names (an origin echoing its request
     /// headers must not leak the assertion).
     #[must_use]
-    pub fn response_owned(&self) -> [&str; 13] {
+    pub fn response_owned(&self) -> [&str; 14] {
         [
+            &self.lifetime,
             &self.list,
             &self.revoke,
             &self.data_omitted,
@@ -192,15 +198,57 @@ pub struct Commands {
     pub actions: Actions,
     /// End the user's session with this handle (`<prefix>Revoke`).
     pub revoke: Option<String>,
+    /// This session's lifetime from now on (`<prefix>Lifetime`).
+    pub lifetime: Option<Lifetime>,
+}
+
+/// The origin's command headers as it sent them (`None` when absent).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCommands<'r> {
+    /// `<prefix>Update`.
+    pub update: Option<&'r str>,
+    /// `<prefix>User-Id`.
+    pub user_id: Option<&'r str>,
+    /// `<prefix>Action`.
+    pub action: Option<&'r str>,
+    /// `<prefix>Revoke`.
+    pub revoke: Option<&'r str>,
+    /// `<prefix>Lifetime`.
+    pub lifetime: Option<&'r str>,
 }
 
 impl Commands {
+    /// The name of each command asked for, in a fixed order (`update`, `login`, the
+    /// actions, `revoke`, `lifetime`).
+    #[must_use]
+    pub fn names(&self) -> Vec<&'static str> {
+        let a = &self.actions;
+        [
+            (self.update.is_some(), "update"),
+            (self.login.is_some(), "login"),
+            (a.delete, "delete"),
+            (a.cycle, "cycle"),
+            (a.clear, "clear"),
+            (a.create, "create"),
+            (a.revoke_user, "revoke-user"),
+            (a.keep_data, "keep-data"),
+            (a.revoke_others, "revoke-others"),
+            (a.reauthenticated, "reauthenticated"),
+            (self.revoke.is_some(), "revoke"),
+            (self.lifetime.is_some(), "lifetime"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
     /// Whether the origin asked for nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.update.is_none()
             && self.login.is_none()
             && self.revoke.is_none()
+            && self.lifetime.is_none()
             && self.actions == Actions::default()
     }
 }
@@ -242,19 +290,30 @@ pub enum CommandError {
     /// `<prefix>Action` names an unknown action (the name, cut to 32 bytes).
     #[error("unknown action ignored: {0:?}")]
     BadAction(String),
+    /// `<prefix>Lifetime` is not a lifetime.
+    #[error("lifetime header ignored: {0}")]
+    BadLifetime(#[from] LifetimeError),
 }
 
-/// Parses the origin's command headers (each `None` when absent). Bad headers are
-/// skipped and reported; the rest still apply.
+/// Parses the origin's command headers. Bad headers are skipped and reported; the rest
+/// still apply.
 #[must_use]
-pub fn parse_commands(
-    update: Option<&str>,
-    login: Option<&str>,
-    action: Option<&str>,
-    revoke: Option<&str>,
-) -> (Commands, Vec<CommandError>) {
+pub fn parse_commands(raw: &RawCommands<'_>) -> (Commands, Vec<CommandError>) {
+    let RawCommands {
+        update,
+        user_id: login,
+        action,
+        revoke,
+        lifetime,
+    } = *raw;
     let mut cmds = Commands::default();
     let mut errors = Vec::new();
+    if let Some(raw) = lifetime {
+        match Lifetime::parse(raw) {
+            Ok(lifetime) => cmds.lifetime = Some(lifetime),
+            Err(e) => errors.push(e.into()),
+        }
+    }
     if let Some(raw) = update {
         match parse_update(raw) {
             Ok(patch) => cmds.update = Some(patch),
@@ -350,6 +409,42 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(
+        update: Option<&str>,
+        user_id: Option<&str>,
+        action: Option<&str>,
+        revoke: Option<&str>,
+    ) -> (Commands, Vec<CommandError>) {
+        parse_commands(&RawCommands {
+            update,
+            user_id,
+            action,
+            revoke,
+            lifetime: None,
+        })
+    }
+
+    #[test]
+    fn lifetime_commands_parse_and_bad_ones_are_reported() {
+        let (c, e) = parse_commands(&RawCommands {
+            lifetime: Some(" remember "),
+            ..RawCommands::default()
+        });
+        assert_eq!((c.lifetime, e), (Some(Lifetime::Remember), vec![]));
+        assert!(!c.is_empty());
+        let (c, e) = parse_commands(&RawCommands {
+            lifetime: Some("forever"),
+            user_id: Some("ann"),
+            ..RawCommands::default()
+        });
+        assert_eq!(c.lifetime, None);
+        assert_eq!(c.login.as_deref(), Some("ann"), "the rest still applies");
+        assert_eq!(e, [CommandError::BadLifetime(LifetimeError::Syntax)]);
+        assert!(e[0]
+            .to_string()
+            .starts_with("lifetime header ignored: expected `browser`"));
+    }
+
     fn names() -> HeaderNames {
         HeaderNames::new("X-Session-").unwrap()
     }
@@ -404,21 +499,21 @@ mod tests {
 
     #[test]
     fn update_as_json_or_base64url() {
-        let (c, e) = parse_commands(Some(r#"{"a":1,"b":null}"#), None, None, None);
+        let (c, e) = parse(Some(r#"{"a":1,"b":null}"#), None, None, None);
         assert!(e.is_empty());
         assert_eq!(Value::Object(c.update.unwrap()), json!({"a":1,"b":null}));
         let b64 = URL_SAFE_NO_PAD.encode(r#"{"x":"y"}"#);
-        let (c, _) = parse_commands(Some(&b64), None, None, None);
+        let (c, _) = parse(Some(&b64), None, None, None);
         assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"y"}));
         let padded = URL_SAFE.encode(r#"{"x":"yz"}"#);
         assert!(padded.ends_with('='));
-        let (c, _) = parse_commands(Some(&padded), None, None, None);
+        let (c, _) = parse(Some(&padded), None, None, None);
         assert_eq!(Value::Object(c.update.unwrap()), json!({"x":"yz"}));
     }
 
     #[test]
     fn bad_commands_are_reported_and_the_rest_applies() {
-        let (c, e) = parse_commands(Some("[1,2]"), Some("alice"), Some("cycle, explode"), None);
+        let (c, e) = parse(Some("[1,2]"), Some("alice"), Some("cycle, explode"), None);
         assert_eq!(c.update, None);
         assert_eq!(c.login.as_deref(), Some("alice"));
         assert!(c.actions.cycle && !c.actions.delete);
@@ -429,9 +524,9 @@ mod tests {
                 CommandError::BadAction("explode".into())
             ]
         );
-        let (_, e) = parse_commands(Some("{not json"), None, None, None);
+        let (_, e) = parse(Some("{not json"), None, None, None);
         assert_eq!(e, [CommandError::BadUpdate("invalid JSON")]);
-        let (_, e) = parse_commands(Some("%%%"), None, None, None);
+        let (_, e) = parse(Some("%%%"), None, None, None);
         assert_eq!(e, [CommandError::BadUpdate("neither JSON nor base64url")]);
     }
 
@@ -446,14 +541,14 @@ mod tests {
             ("é", "not printable ASCII"),
             ("a1, a2", "holds a comma (the header was sent twice?)"),
         ] {
-            let (c, e) = parse_commands(None, Some(raw), None, None);
+            let (c, e) = parse(None, Some(raw), None, None);
             assert_eq!(
                 (c.login, e),
                 (None, vec![CommandError::BadUserId(why)]),
                 "{raw:?}"
             );
         }
-        let (c, _) = parse_commands(None, Some(" user 42 "), None, None);
+        let (c, _) = parse(None, Some(" user 42 "), None, None);
         assert_eq!(c.login.as_deref(), Some("user 42"));
     }
 
@@ -472,11 +567,11 @@ mod tests {
     #[test]
     fn a_revoke_names_a_handle() {
         let h = &*"A".repeat(crate::handle::LEN);
-        let (c, e) = parse_commands(None, None, Some("revoke-others"), Some(h));
+        let (c, e) = parse(None, None, Some("revoke-others"), Some(h));
         assert!(e.is_empty() && c.actions.revoke_others);
         assert_eq!(c.revoke.as_deref(), Some(h));
         for bad in ["short", &format!("{}=", &h[1..]), "a/b"] {
-            let (c, e) = parse_commands(None, None, None, Some(bad));
+            let (c, e) = parse(None, None, None, Some(bad));
             assert_eq!(
                 (c.revoke, e),
                 (None, vec![CommandError::BadHandle]),
@@ -487,7 +582,7 @@ mod tests {
 
     #[test]
     fn actions_combine() {
-        let (c, e) = parse_commands(
+        let (c, e) = parse(
             None,
             None,
             Some("Delete,clear , CREATE,revoke-user, keep-data"),
@@ -507,16 +602,16 @@ mod tests {
                 reauthenticated: false,
             }
         );
-        assert!(parse_commands(None, None, Some(" , "), None).0.is_empty());
+        assert!(parse(None, None, Some(" , "), None).0.is_empty());
     }
 
     #[test]
     fn reauthenticated_is_an_action() {
-        let (c, e) = parse_commands(None, Some("ann"), Some(" Reauthenticated "), None);
+        let (c, e) = parse(None, Some("ann"), Some(" Reauthenticated "), None);
         assert!(e.is_empty());
         assert!(c.actions.reauthenticated && !c.is_empty());
         assert_eq!(c.login.as_deref(), Some("ann"));
-        let (c, e) = parse_commands(None, None, Some("reauthenticate"), None);
+        let (c, e) = parse(None, None, Some("reauthenticate"), None);
         assert!(!c.actions.reauthenticated);
         assert_eq!(e, [CommandError::BadAction("reauthenticate".into())]);
     }

@@ -1,6 +1,7 @@
 //! The session model: ids and stored records.
 
 use crate::changes::Changes;
+use crate::lifetime::Lifetime;
 use crate::time::Timestamp;
 use serde_json::Value;
 use std::fmt;
@@ -94,6 +95,8 @@ pub struct Record {
     /// `reauthenticated`); `None` when anonymous or not known (a session of an earlier
     /// cookie format, or served from a snapshot during an outage).
     pub auth_time: Option<Timestamp>,
+    /// The lifetime the origin chose for it (`X-Session-Lifetime`).
+    pub lifetime: Lifetime,
 }
 
 /// A session as a handler uses it (Lback's `AppSession`): read the data, change it, log
@@ -112,6 +115,8 @@ pub struct Session {
     create: bool,
     revoke_user: bool,
     reauthenticated: bool,
+    lifetime: Option<Lifetime>,
+    evict_beyond: Option<u32>,
 }
 
 impl Session {
@@ -232,6 +237,27 @@ impl Session {
         self.reauthenticated = true;
     }
 
+    /// Gives the session `lifetime` on save; its timers restart then (the origin's
+    /// `X-Session-Lifetime`, usually sent with a login).
+    pub fn set_lifetime(&mut self, lifetime: Lifetime) {
+        self.lifetime = Some(lifetime);
+    }
+
+    /// Makes the unsaved login also end the user's other live sessions beyond the newest
+    /// `keep` (SESSION_MAX_PER_USER's `evict_oldest`), in the same store operation
+    /// where the store can. Without a login it does nothing.
+    pub fn evict_others_beyond(&mut self, keep: u32) {
+        self.evict_beyond = Some(keep);
+    }
+
+    /// The session's lifetime: the unsaved one if any, else the stored one.
+    #[must_use]
+    pub fn lifetime(&self) -> Lifetime {
+        self.lifetime
+            .or_else(|| self.stored.as_ref().map(|r| r.lifetime))
+            .unwrap_or_default()
+    }
+
     /// When the user last proved who they are, as stored (`None`: anonymous or unknown).
     #[must_use]
     pub fn auth_time(&self) -> Option<Timestamp> {
@@ -254,6 +280,7 @@ impl Session {
             || self.create
             || self.revoke_user
             || self.reauthenticated
+            || self.lifetime.is_some()
     }
 
     pub(crate) fn unsaved(&self) -> Unsaved<'_> {
@@ -265,6 +292,8 @@ impl Session {
             revoke_user: self.revoke_user,
             create: self.create,
             reauthenticated: self.reauthenticated,
+            lifetime: self.lifetime,
+            evict_beyond: self.evict_beyond.filter(|_| self.login.is_some()),
         }
     }
 
@@ -289,6 +318,8 @@ pub(crate) struct Unsaved<'a> {
     pub revoke_user: bool,
     pub create: bool,
     pub reauthenticated: bool,
+    pub lifetime: Option<Lifetime>,
+    pub evict_beyond: Option<u32>,
 }
 
 #[cfg(test)]

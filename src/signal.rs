@@ -423,9 +423,16 @@ impl SignalLog {
     }
 }
 
+/// The signals sent per request rather than per lifecycle event: left out of
+/// [`SignalFilter::Lifecycle`], the default, so a steady-state request queues nothing.
+pub const PER_REQUEST: [&str; 1] = ["session_data_retrieved"];
+
 /// Which signals are sent (SESSION_SIGNAL_FILTER).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalFilter {
+    /// Every signal but the per-request ones ([`PER_REQUEST`]): what changes a
+    /// session, and every failure. The default.
+    Lifecycle,
     /// Every signal.
     All,
     /// No signal.
@@ -436,16 +443,17 @@ pub enum SignalFilter {
 
 /// A SESSION_SIGNAL_FILTER entry that names no signal.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("`{0}` is not a signal name (expected all, none or names like session_created)")]
+#[error("`{0}` is not a signal name (expected lifecycle, all, none or names like session_created)")]
 pub struct UnknownSignal(pub String);
 
 impl SignalFilter {
-    /// Parses `all`, `none` or a comma list of names.
+    /// Parses `lifecycle`, `all`, `none` or a comma list of names.
     ///
     /// # Errors
     /// [`UnknownSignal`] naming the first entry that is not a signal.
     pub fn parse(raw: &str) -> Result<Self, UnknownSignal> {
         match raw.trim() {
+            "lifecycle" => Ok(Self::Lifecycle),
             "all" => Ok(Self::All),
             "none" => Ok(Self::None),
             list => {
@@ -465,6 +473,7 @@ impl SignalFilter {
     #[must_use]
     pub fn allows(&self, signal: &Signal) -> bool {
         match self {
+            Self::Lifecycle => !PER_REQUEST.contains(&signal.name()),
             Self::All => true,
             Self::None => false,
             Self::Only(names) => names.contains(&signal.name()),
@@ -825,6 +834,20 @@ mod tests {
         };
         assert!(!only.allows(&deleted));
         assert!(!SignalFilter::None.allows(&deleted));
+        // The default keeps every lifecycle event and failure, not the per-request read.
+        let lifecycle = SignalFilter::parse(" lifecycle ").unwrap();
+        assert_eq!(lifecycle, SignalFilter::Lifecycle);
+        assert!(lifecycle.allows(&deleted));
+        let read = Signal::DataRetrieved {
+            session_id: sid(),
+            data_keys: vec![],
+        };
+        assert!(!lifecycle.allows(&read) && SignalFilter::All.allows(&read));
+        let failed = Signal::DataRetrievalFailed {
+            session_id: sid(),
+            reason: Reason::DbError,
+        };
+        assert!(lifecycle.allows(&failed));
         assert_eq!(
             SignalFilter::parse("session_created,nope"),
             Err(UnknownSignal("nope".into()))

@@ -4,6 +4,7 @@
 //! logout D1 refused, made durable through the queue.
 
 use crate::changes::Changes;
+use crate::lifetime::Lifetime;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
 use serde_json::{json, Value};
@@ -52,6 +53,18 @@ pub struct Update {
     /// The user proved who they are at `now` (the origin's `reauthenticated`): the auth
     /// time of a session with a user becomes `now`. A login implies it.
     pub reauthenticated: bool,
+    /// A new lifetime (the origin's `X-Session-Lifetime`); `None` keeps the stored one.
+    pub lifetime: Option<NewLifetime>,
+}
+
+/// A lifetime given to a session, with the absolute expiry it starts (its idle expiry
+/// is the update's `expires_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewLifetime {
+    /// The lifetime.
+    pub lifetime: Lifetime,
+    /// The absolute expiry from the time of the write; `None`: none.
+    pub absolute_expires_at: Option<Timestamp>,
 }
 
 impl Update {
@@ -73,6 +86,10 @@ impl Update {
                 record.user_id = None;
                 record.auth_time = None;
             }
+        }
+        if let Some(new) = self.lifetime {
+            record.lifetime = new.lifetime;
+            record.absolute_expires_at = new.absolute_expires_at;
         }
         self.changes.apply(&mut record.data);
         record.id = self.new_id.unwrap_or(self.id);
@@ -128,6 +145,7 @@ impl Deferred {
                 expires_at: b.expires_at,
                 now: b.now,
                 reauthenticated: a.reauthenticated || b.reauthenticated,
+                lifetime: b.lifetime.or(a.lifetime),
             })),
             (_, insert @ Self::Insert(_)) => Some(insert),
         }

@@ -1,5 +1,6 @@
 // The cap on sessions per user (SESSION_MAX_PER_USER), end to end in Miniflare with real
-// D1: evict_oldest deletes exactly the oldest at login and signals it `evicted`; reject
+// D1: evict_oldest deletes exactly the oldest at login, in the login's own D1 batch, and
+// signals it `evicted`; reject
 // leaves the old sessions alone and performs no login; the cookie store refuses the
 // setting.
 import { test, before, after } from "node:test";
@@ -54,6 +55,23 @@ test("evict_oldest: a third login deletes exactly the oldest and signals it evic
   assert.equal(await userSeen(evicting, first), undefined, "the evicted browser is anonymous");
   assert.equal(await userSeen(evicting, third), "ann");
   assert.equal(await userSeen(evicting, bob), "bob", "other users untouched");
+});
+
+test("evict_oldest: the login's write and the eviction are one D1 batch", async () => {
+  const first = sessionCookie(await login(evicting, "eve"));
+  origin.respond = () => ({ status: 200, headers: { "x-session-update": '{"cart":[1]}' } });
+  const visitor = sessionCookie(await evicting.fetch("/cart"));
+  origin.respond = () => ({ status: 200 });
+  sessionCookie(await login(evicting, "eve"));
+  await evicting.d1Log();
+  await login(evicting, "eve", visitor);
+  const log = await evicting.d1Log();
+  const writes = log.filter((s) => s.write);
+  assert.equal(writes.length, 2, JSON.stringify(log));
+  assert.match(writes[0].sql, /^UPDATE sessions/);
+  assert.match(writes[1].sql, /^DELETE FROM sessions/);
+  assert.ok(writes[0].batch && writes[0].batch === writes[1].batch, "one batch: one transaction, one round trip");
+  assert.ok(!(await evicting.rows()).some((r) => r.id === idOf(first)), "the oldest is gone");
 });
 
 test("evict_oldest: the steady state is still one D1 read and no write", async () => {

@@ -164,7 +164,7 @@ test("without a D1 binding only SESSION_STORE=cookie serves: no silent switch", 
   }
 });
 
-test("the client cannot read cookie-store data; a signed-only cookie from before keeps working and comes back encrypted", async () => {
+test("the client cannot read cookie-store data; a signed-only cookie from before keeps working and comes back encrypted on first use", async () => {
   const res = await send("/secret", { respond: { "x-session-update": '{"role":"admin","mfa":"123456"}', "x-session-user-id": "reader" } });
   const value = sessionCookie(res);
   for (const part of value.split(".")) {
@@ -179,6 +179,11 @@ test("the client cannot read cookie-store data; a signed-only cookie from before
   const upgraded = sessionCookie(next);
   assert.match(upgraded, /^e1z?\./);
   assert.deepEqual(openFull(upgraded).d, { kept: 1, more: 2 });
+  // A read alone re-issues it encrypted too: a readable cookie does not linger.
+  const reader = signFull(SECRET, { id: randomUUID(), u: "old", d: { kept: 1 }, c: t - 10, e: t + 1790, a: null, v: 1 });
+  const read = sessionCookie(await send("/read", { cookie: reader }));
+  assert.match(read, /^e1z?\./);
+  assert.deepEqual(openFull(read).d, { kept: 1 });
 });
 
 test("revoke-user ends every cookie-store session of the user (a per-user time in D1)", async () => {

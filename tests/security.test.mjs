@@ -2,7 +2,8 @@
 // session, or smuggle bytes into the origin's headers, end to end.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { randomUUID, createHash } from "node:crypto";
+import { createServer } from "node:http";
 import { jwtVerify } from "jose";
 import { startOrigin, startGateway, sessionCookie, dataSeen, signRef, signPending, openRef, now, BASE, SECRET } from "./support/harness.mjs";
 
@@ -484,5 +485,31 @@ test("a session logged out while D1 answered is not brought back by a later outa
     assert.equal(origin.last().headers["x-session-user-id"], undefined);
   } finally {
     await gate.failD1("none");
+  }
+});
+
+test("a WebSocket upgrade keeps working and never echoes sessiongate's headers back", async () => {
+  // An origin that echoes request headers into its 101, then sends one frame ("hi").
+  const server = createServer((req, res) => res.end());
+  server.on("upgrade", (req, socket) => {
+    const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    const echoed = Object.entries(req.headers).filter(([k]) => k.startsWith("x-session-")).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n${echoed}\r\n`);
+    socket.write(Buffer.from([0x81, 2, 0x68, 0x69]));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const ws = await startGateway(`http://127.0.0.1:${server.address().port}`, { ORIGIN_SECRET: "origin-secret-origin-secret-origin-secret" });
+  try {
+    const res = await ws.fetch("/socket", { headers: { upgrade: "websocket" } });
+    assert.equal(res.status, 101);
+    const leaked = [...res.headers.keys()].filter((k) => k.startsWith("x-session-"));
+    assert.deepEqual(leaked, [], "no X-Session-* (the assertion included) reaches the client");
+    res.webSocket.accept();
+    const got = await new Promise((r) => res.webSocket.addEventListener("message", (e) => r(e.data)));
+    assert.equal(got, "hi", "the socket still works");
+    res.webSocket.close();
+  } finally {
+    await ws.dispose();
+    server.close();
   }
 });

@@ -12,7 +12,8 @@ const macs = new Set();
 
 before(async () => {
   origin = await startOrigin();
-  gate = await startGateway(origin.url);
+  // Every signal, the per-request read included (the default leaves that one out).
+  gate = await startGateway(origin.url, { SESSION_SIGNAL_FILTER: "all" });
 });
 after(async () => {
   await gate?.dispose();
@@ -235,6 +236,24 @@ test("without a queue binding requests still work and the failure is logged", as
     assert.ok(bare.logs.some((l) => l.includes("signal_send_failed") && l.includes("binding SESSION_SIGNALS is missing")));
   } finally {
     await bare.dispose();
+  }
+});
+
+test("the default filter queues every lifecycle event and nothing on a steady-state request", async () => {
+  const lifecycle = await startGateway(origin.url);
+  try {
+    const s = await send(lifecycle, "/f", { respond: { "x-session-update": '{"a":1}' } });
+    await lifecycle.waitForSignal((r) => r.name === "session_created");
+    await new Promise((r) => setTimeout(r, 300));
+    await lifecycle.queueLog();
+    for (let i = 0; i < 5; i++) await send(lifecycle, "/steady", { cookie: s });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await lifecycle.queueLog(), [], "no message for a request that changes nothing");
+    await send(lifecycle, "/out", { cookie: s, respond: { "x-session-action": "delete" } });
+    await lifecycle.waitForSignal((r) => r.name === "session_deleted");
+    assert.ok(!(await lifecycle.signals()).some((r) => r.name === "session_data_retrieved"));
+  } finally {
+    await lifecycle.dispose();
   }
 });
 

@@ -2,17 +2,31 @@
 //! the consumer's revocation messages and the freshness policy: no panic on any bytes;
 //! an accepted user id is header-safe and was not joined from two headers; a private
 //! Cache-Control stays private; `reauthenticated` is only ever what the origin said; a
-//! re-authentication redirect is a header-safe URL whose `next` is one local path.
+//! re-authentication redirect is a header-safe URL whose `next` is one local path; a
+//! lifetime reads back as itself.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sessiongate::fresh::{Asked, FreshPolicy, Refusal};
-use sessiongate::protocol::{parse_commands, HeaderNames};
+use sessiongate::lifetime::Lifetime;
+use sessiongate::protocol::{parse_commands, HeaderNames, RawCommands};
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let mut parts = s.splitn(3, '\n');
     let (a, b, c) = (parts.next(), parts.next(), parts.next());
-    let (cmds, _errors) = parse_commands(a, b, c, b);
+    let (cmds, _errors) = parse_commands(&RawCommands {
+        update: a,
+        user_id: b,
+        action: c,
+        revoke: b,
+        lifetime: c,
+    });
+    // A lifetime is only what the origin said, and reads back as itself.
+    if let Some(lifetime) = cmds.lifetime {
+        assert_eq!(Lifetime::parse(&lifetime.to_string()), Ok(lifetime));
+        assert_eq!(Lifetime::from_column(lifetime.to_column().as_deref()), lifetime);
+        assert!(sessiongate::protocol::header_safe(&lifetime.to_string()));
+    }
     if let Some(user) = &cmds.login {
         assert!(sessiongate::protocol::header_safe(user));
         assert!(!user.contains(','), "a joined header never logs a user in");

@@ -10,6 +10,7 @@
 
 use super::key::{KeyUse, Keyring};
 use super::{private, sealed, CookieError};
+use crate::lifetime::Lifetime;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,10 @@ struct Payload {
     /// anonymous sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     t: Option<i64>,
+    /// The session's lifetime when not the default (absent in cookies of earlier
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
 }
 
 /// The cookie value holding `record` under cookie `name`, encrypted with the current key;
@@ -55,6 +60,7 @@ pub fn encode(keys: &Keyring, name: &str, record: &Record) -> Option<String> {
         a: record.absolute_expires_at.map(Timestamp::unix),
         v: record.version,
         t: record.auth_time.map(Timestamp::unix),
+        l: record.lifetime.to_column(),
     };
     // Serializing plain JSON values cannot fail; an empty body would fail to decode.
     let json = serde_json::to_vec(&payload).unwrap_or_default();
@@ -88,7 +94,15 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         }
     };
     let deflated = opened.tag == DEFLATED || opened.tag == SIGNED_DEFLATED;
-    let (body, key) = (opened.body, opened.key);
+    let signed_only = opened.tag == SIGNED_PLAIN || opened.tag == SIGNED_DEFLATED;
+    // A readable cookie of an earlier version is re-issued encrypted on its first use,
+    // as one under a retired key is: it does not linger until its next write.
+    let key = if signed_only {
+        KeyUse::Fallback
+    } else {
+        opened.key
+    };
+    let body = opened.body;
     let json = if deflated {
         miniz_oxide::inflate::decompress_to_vec_with_limit(&body, MAX_JSON_LEN)
             .map_err(|_| BadPayload)?
@@ -107,6 +121,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<(Record, KeyUse
         updated_at: Timestamp::from_unix(p.c),
         version: p.v,
         auth_time: p.t.map(Timestamp::from_unix),
+        lifetime: Lifetime::from_column(p.l.as_deref()),
     };
     Ok((record, key))
 }
@@ -141,6 +156,7 @@ mod tests {
             updated_at: t,
             version: 3,
             auth_time: None,
+            lifetime: Lifetime::Default,
         }
     }
 
@@ -191,7 +207,11 @@ mod tests {
         }))
         .unwrap();
         let old = sealed::seal(&keys, SIGNED_VERSION, "sid", SIGNED_PLAIN, &json);
-        assert_eq!(decode(&keys, "sid", &old), Ok((r, KeyUse::Current)));
+        assert_eq!(
+            decode(&keys, "sid", &old),
+            Ok((r, KeyUse::Fallback)),
+            "opened, and to be re-issued encrypted"
+        );
         let forged = sealed::seal(&keys, VERSION, "sid", SIGNED_PLAIN, &json);
         assert_eq!(
             decode(&keys, "sid", &forged),
@@ -333,6 +353,7 @@ mod tests {
                         absolute_expires_at: absolute.map(|a| t.plus(a)),
                         updated_at: t,
                         version,
+                        lifetime: Default::default(),
                     }
                 })
         }

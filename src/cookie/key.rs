@@ -95,7 +95,8 @@ impl fmt::Debug for Key {
 pub enum KeyUse {
     /// The current key: nothing to do.
     Current,
-    /// A fallback key: the value should be re-issued under the current key.
+    /// A fallback key, or a format of an earlier version: the value should be re-issued
+    /// under the current key and format.
     Fallback,
 }
 

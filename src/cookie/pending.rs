@@ -4,9 +4,10 @@
 use super::key::{KeyUse, Keyring};
 use super::{sealed, CookieError};
 use crate::changes::Changes;
+use crate::lifetime::Lifetime;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
-use crate::write::{Deferred, Update, UserChange};
+use crate::write::{Deferred, NewLifetime, Update, UserChange};
 use serde::{Deserialize, Serialize};
 
 const VERSION: &str = "sessiongate-pending-v1";
@@ -43,6 +44,10 @@ struct Wire {
     /// An update: the user reauthenticated (absent: did not).
     #[serde(default, skip_serializing_if = "is_false")]
     reauth: bool,
+    /// The session's lifetime (an insert's when not the default; an update's when it
+    /// sets one, with `abs` its absolute expiry). Absent in earlier cookies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    life: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -77,6 +82,7 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             at: since.unix(),
             auth: r.auth_time.map(Timestamp::unix),
             reauth: false,
+            life: r.lifetime.to_column(),
         },
         Deferred::Update(u) => Wire {
             op: "update".into(),
@@ -90,10 +96,13 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             clear: u.changes.clears(),
             keys: u.changes.entries(),
             exp: u.expires_at.unix(),
-            abs: None,
+            abs: u
+                .lifetime
+                .and_then(|l| l.absolute_expires_at.map(Timestamp::unix)),
             at: since.unix(),
             auth: None,
             reauth: u.reauthenticated,
+            life: u.lifetime.map(|l| l.lifetime.to_string()),
         },
         Deferred::Delete(id) => Wire {
             op: "delete".into(),
@@ -107,6 +116,7 @@ pub fn encode(keys: &Keyring, name: &str, op: &Deferred, since: Timestamp) -> St
             at: since.unix(),
             auth: None,
             reauth: false,
+            life: None,
         },
     };
     // Strings, integers and JSON values always serialize.
@@ -138,6 +148,7 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
             updated_at: at,
             version: 1,
             auth_time: w.auth.map(Timestamp::from_unix),
+            lifetime: Lifetime::from_column(w.life.as_deref()),
         }),
         "update" => {
             let new_id = w
@@ -160,6 +171,10 @@ pub fn decode(keys: &Keyring, name: &str, value: &str) -> Result<Carried, Cookie
                 expires_at: Timestamp::from_unix(w.exp),
                 now: at,
                 reauthenticated: w.reauth,
+                lifetime: w.life.map(|l| NewLifetime {
+                    lifetime: Lifetime::from_column(Some(&l)),
+                    absolute_expires_at: w.abs.map(Timestamp::from_unix),
+                }),
             })
         }
         "delete" => Deferred::Delete(id),
@@ -207,6 +222,7 @@ mod tests {
             updated_at: T,
             version: 1,
             auth_time: Some(T.plus(-5)),
+            lifetime: Default::default(),
         });
         let update = Deferred::Update(Update {
             id: SessionId::random(),
@@ -216,6 +232,7 @@ mod tests {
             expires_at: T.plus(600),
             now: T,
             reauthenticated: true,
+            lifetime: None,
         });
         for op in [insert, update] {
             let v = encode(keys(), "p", &op, T);

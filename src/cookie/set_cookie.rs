@@ -3,11 +3,12 @@
 use super::CookieConfig;
 use std::fmt::Write as _;
 
-/// `Set-Cookie` that stores `value` for `max_age` seconds.
+/// `Set-Cookie` that stores `value` for `max_age` seconds, or until the browser ends
+/// (`None`: no `Max-Age`).
 #[must_use]
-pub fn set(cfg: &CookieConfig, value: &str, max_age: i64) -> String {
+pub fn set(cfg: &CookieConfig, value: &str, max_age: Option<i64>) -> String {
     let mut out = format!("{}={value}", cfg.name);
-    attributes(cfg, max_age.max(0), &mut out);
+    attributes(cfg, max_age.map(|s| s.max(0)), &mut out);
     out
 }
 
@@ -15,12 +16,15 @@ pub fn set(cfg: &CookieConfig, value: &str, max_age: i64) -> String {
 #[must_use]
 pub fn clear(cfg: &CookieConfig) -> String {
     let mut out = format!("{}=", cfg.name);
-    attributes(cfg, 0, &mut out);
+    attributes(cfg, Some(0), &mut out);
     out
 }
 
-fn attributes(cfg: &CookieConfig, max_age: i64, out: &mut String) {
-    let _ = write!(out, "; Max-Age={max_age}; Path={}", cfg.path);
+fn attributes(cfg: &CookieConfig, max_age: Option<i64>, out: &mut String) {
+    if let Some(max_age) = max_age {
+        let _ = write!(out, "; Max-Age={max_age}");
+    }
+    let _ = write!(out, "; Path={}", cfg.path);
     if let Some(domain) = &cfg.domain {
         let _ = write!(out, "; Domain={domain}");
     }
@@ -49,8 +53,16 @@ mod tests {
     #[test]
     fn set_has_every_attribute() {
         assert_eq!(
-            set(&cfg(), "abc.def", 10800),
+            set(&cfg(), "abc.def", Some(10800)),
             "__Host-sid=abc.def; Max-Age=10800; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn a_browser_session_cookie_has_no_max_age() {
+        assert_eq!(
+            set(&cfg(), "abc.def", None),
+            "__Host-sid=abc.def; Path=/; HttpOnly; Secure; SameSite=Lax"
         );
     }
 

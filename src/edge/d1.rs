@@ -8,7 +8,8 @@ use crate::signal::AuditRow;
 use crate::store::row::{data_json, Row};
 use crate::store::sql::{self, UpdateParams};
 use crate::store::{
-    Counts, Directory, Listed, SessionQuery, SignalQuery, Store, StoreError, Update,
+    Counts, Directory, Evicted, Listed, SessionQuery, SignalQuery, Store, StoreError, Update,
+    UserChange,
 };
 use crate::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
@@ -91,6 +92,76 @@ impl D1Store {
         Ok(rows.len() as u64)
     }
 
+    /// [`sql::INSERT`]'s parameters for `r`, recorded as seen from the request.
+    fn insert_args(&self, r: &Record) -> [JsValue; 10] {
+        [
+            r.id.to_string().into(),
+            opt_str(r.user_id.as_deref()),
+            data_json(&r.data).into(),
+            int(r.created_at.unix()),
+            int(r.expires_at.unix()),
+            r.absolute_expires_at
+                .map_or(JsValue::NULL, |t| int(t.unix())),
+            int(r.updated_at.unix()),
+            opt_str(self.device().as_deref()),
+            r.auth_time.map_or(JsValue::NULL, |t| int(t.unix())),
+            opt_str(r.lifetime.to_column().as_deref()),
+        ]
+    }
+
+    /// [`sql::UPDATE`]'s parameters for `u`, recorded as seen from the request.
+    fn update_args(&self, u: &Update) -> [JsValue; 14] {
+        let p = UpdateParams::from(u);
+        [
+            p.id.into(),
+            p.new_id.into(),
+            int(p.set_user),
+            opt_str(p.user_id.as_deref()),
+            int(p.clear),
+            p.reset.into(),
+            p.values.into(),
+            int(p.expires_at),
+            int(p.now),
+            opt_str(self.device().as_deref()),
+            int(p.reauthenticated),
+            int(p.set_lifetime),
+            opt_str(p.lifetime.as_deref()),
+            p.absolute_expires_at.map_or(JsValue::NULL, int),
+        ]
+    }
+
+    /// Runs `write` (a login's insert or update) and [`sql::EVICT`] for `user` in one
+    /// batch, a single transaction: the rows the write changed, and the ids evicted
+    /// (none when the write changed nothing: the statement checks the login landed).
+    async fn evicting(
+        &self,
+        write: D1PreparedStatement,
+        user: &str,
+        except: &SessionId,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<(u64, Vec<SessionId>), StoreError> {
+        let args = [
+            user.into(),
+            except.to_string().into(),
+            int(now.unix()),
+            int(i64::from(keep)),
+        ];
+        let evict = self.statement(sql::EVICT, &args)?;
+        let answers = self
+            .db()?
+            .batch(vec![write, evict])
+            .await
+            .map_err(backend)?;
+        let [written, evicted] = answers.as_slice() else {
+            return Err(StoreError::Backend("D1 batch answered out of shape".into()));
+        };
+        let changes = written.meta().map_err(backend)?.and_then(|m| m.changes);
+        let rows: Vec<Ended> = evicted.results().map_err(backend)?;
+        let ids = rows.iter().filter_map(|r| r.id.parse().ok()).collect();
+        Ok((changes.unwrap_or(0) as u64, ids))
+    }
+
     /// Checks that D1 answers and the `sessions` table exists.
     ///
     /// # Errors
@@ -146,40 +217,47 @@ impl Store for D1Store {
     }
 
     async fn insert(&self, r: &Record) -> Result<(), StoreError> {
-        let args = [
-            r.id.to_string().into(),
-            opt_str(r.user_id.as_deref()),
-            data_json(&r.data).into(),
-            int(r.created_at.unix()),
-            int(r.expires_at.unix()),
-            r.absolute_expires_at
-                .map_or(JsValue::NULL, |t| int(t.unix())),
-            int(r.updated_at.unix()),
-            opt_str(self.device().as_deref()),
-            r.auth_time.map_or(JsValue::NULL, |t| int(t.unix())),
-        ];
-        match self.run(sql::INSERT, &args).await? {
+        match self.run(sql::INSERT, &self.insert_args(r)).await? {
             0 => Err(StoreError::Revoked(r.id)),
             _ => Ok(()),
         }
     }
 
     async fn update(&self, u: &Update) -> Result<bool, StoreError> {
-        let p = UpdateParams::from(u);
-        let args = [
-            p.id.into(),
-            p.new_id.into(),
-            int(p.set_user),
-            opt_str(p.user_id.as_deref()),
-            int(p.clear),
-            p.reset.into(),
-            p.values.into(),
-            int(p.expires_at),
-            int(p.now),
-            opt_str(self.device().as_deref()),
-            int(p.reauthenticated),
-        ];
-        self.run(sql::UPDATE, &args).await.map(|n| n > 0)
+        self.run(sql::UPDATE, &self.update_args(u))
+            .await
+            .map(|n| n > 0)
+    }
+
+    async fn insert_evicting(
+        &self,
+        r: &Record,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Evicted, StoreError> {
+        let Some(user) = r.user_id.as_deref() else {
+            return self.insert(r).await.map(|()| Ok(Vec::new()));
+        };
+        let write = self.statement(sql::INSERT, &self.insert_args(r))?;
+        match self.evicting(write, user, &r.id, keep, now).await? {
+            (0, _) => Err(StoreError::Revoked(r.id)),
+            (_, evicted) => Ok(Ok(evicted)),
+        }
+    }
+
+    async fn update_evicting(&self, u: &Update, keep: u32) -> Result<Option<Evicted>, StoreError> {
+        let UserChange::Set(user) = &u.user else {
+            return self
+                .update(u)
+                .await
+                .map(|found| found.then(|| Ok(Vec::new())));
+        };
+        let write = self.statement(sql::UPDATE, &self.update_args(u))?;
+        let id = u.new_id.unwrap_or(u.id);
+        match self.evicting(write, user, &id, keep, u.now).await? {
+            (0, _) => Ok(None),
+            (_, evicted) => Ok(Some(Ok(evicted))),
+        }
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {

@@ -190,6 +190,9 @@ async fn admin_api(
     if status == 401 {
         resp.headers().set("www-authenticate", "Bearer")?;
     }
+    if let Some(method) = answer.allow {
+        resp.headers().set("allow", method)?;
+    }
     Ok(resp)
 }
 

@@ -21,7 +21,7 @@ use crate::proxy;
 use crate::time::Timestamp;
 use crate::url;
 use serde_json::json;
-use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
 use worker::{js_sys, Context, Env, Result};
@@ -205,18 +205,15 @@ pub async fn handle(
     let rh = resp.headers();
     let n = &cfg.headers;
     let (update, user_id, action) = (rh.get(&n.update)?, rh.get(&n.user_id)?, rh.get(&n.action)?);
-    let revoke = rh.get(&n.revoke)?;
+    let (revoke, lifetime) = (rh.get(&n.revoke)?, rh.get(&n.lifetime)?);
     let commands = RawCommands {
         update: update.as_deref(),
         user_id: user_id.as_deref(),
         action: action.as_deref(),
         revoke: revoke.as_deref(),
+        lifetime: lifetime.as_deref(),
     };
     let set_cookies = call.report(exchange.finish(status, commands).await);
-    if status == 101 {
-        // A WebSocket upgrade passes through as is (the core changed nothing).
-        return Ok(resp);
-    }
     finish(resp, n, &set_cookies)
 }
 
@@ -338,6 +335,12 @@ fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result
     init.set_status(resp.status());
     init.set_status_text(&resp.status_text());
     init.set_headers(&out);
+    if resp.status() == 101 {
+        // A WebSocket upgrade (the core set no cookie on it): the new response carries
+        // the socket, its headers cleaned like any other's.
+        let socket = JsValue::from_str("webSocket");
+        js_sys::Reflect::set(&init, &socket, &js_sys::Reflect::get(&resp, &socket)?)?;
+    }
     Ok(Response::new_with_opt_readable_stream_and_init(
         resp.body().as_ref(),
         &init,

@@ -112,6 +112,7 @@ pub async fn aggregated(
         signals,
         events,
         revocations: Vec::new(),
+        metric: None,
     };
     limits.aggregate_rejections(&mut finished, now).await;
     log::events(finished.events);

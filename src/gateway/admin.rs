@@ -91,7 +91,10 @@ impl Context<'_> {
             return self.refuse(404, "no such endpoint");
         };
         if call.method != method {
-            return self.refuse(405, &format!("use {method}"));
+            return Answer {
+                allow: Some(method),
+                ..self.refuse(405, &format!("use {method}"))
+            };
         }
         let Some(d1) = d1 else {
             return self.refuse(501, "the admin API needs the D1 binding (SESSIONS_DB)");

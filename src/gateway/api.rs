@@ -28,6 +28,8 @@ pub struct Answer {
     pub body: Value,
     /// Cookies, signals, log events, revocations for the queue.
     pub finished: Finished,
+    /// The method the endpoint takes, for the `Allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 impl Context<'_> {
@@ -158,6 +160,7 @@ impl Context<'_> {
             status,
             body,
             finished: self.finished(set_cookies),
+            allow: None,
         }
     }
 }
@@ -250,6 +253,7 @@ pub(super) fn view(keys: &Keyring, l: &Listed) -> Value {
         "authenticated_at": l.record.auth_time.map(|t| t.to_rfc3339()),
         "last_seen_at": r.updated_at.to_rfc3339(),
         "expires_at": r.expires_at.to_rfc3339(),
+        "lifetime": r.lifetime.to_string(),
         "user_agent": d.user_agent,
         "country": d.country,
         "city": d.city,

@@ -4,7 +4,7 @@
 use crate::session::{Record, SessionId};
 use crate::store::cookie::CookieStore;
 use crate::store::fallback::FallbackStore;
-use crate::store::{Listed, Store, StoreError, Update};
+use crate::store::{Evicted, Listed, Store, StoreError, Update};
 use crate::time::Timestamp;
 
 /// The store of one request.
@@ -62,6 +62,23 @@ impl<S: Store> Store for Backend<'_, S> {
         now: Timestamp,
     ) -> Result<Vec<SessionId>, StoreError> {
         each!(self, s => s.evict(user_id, except, keep, now).await)
+    }
+
+    async fn insert_evicting(
+        &self,
+        record: &Record,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Evicted, StoreError> {
+        each!(self, s => s.insert_evicting(record, keep, now).await)
+    }
+
+    async fn update_evicting(
+        &self,
+        update: &Update,
+        keep: u32,
+    ) -> Result<Option<Evicted>, StoreError> {
+        each!(self, s => s.update_evicting(update, keep).await)
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {

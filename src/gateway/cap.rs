@@ -1,9 +1,10 @@
 //! The cap on live sessions per user (SESSION_MAX_PER_USER), checked only when the
 //! origin logs a user in, and only in the D1 store: the steady state costs nothing.
 //!
-//! - `evict_oldest`: the login is written, then one statement deletes the user's oldest
-//!   live sessions beyond the cap (never the one that just logged in); each is signalled
-//!   `session_deleted` with reason `evicted` and remembered by the isolate.
+//! - `evict_oldest`: the login's write and one statement deleting the user's oldest live
+//!   sessions beyond the cap (never the one that just logged in, and nothing unless the
+//!   login landed) run in one D1 batch, a single transaction; each evicted session is
+//!   signalled `session_deleted` with reason `evicted` and remembered by the isolate.
 //! - `reject`: before anything is written, the user's live sessions are listed (one
 //!   read); at the cap, the response's commands are dropped (the session stays as it
 //!   was), logged as `session_login_refused` and signalled `session_data_save_failed`
@@ -20,7 +21,7 @@ use super::Exchange;
 use crate::config::{LimitStrategy, SessionCap};
 use crate::protocol::{Commands, StoreLabel};
 use crate::signal::{Exception, Reason, Signal};
-use crate::store::Store;
+use crate::store::{Evicted, Store};
 use serde_json::json;
 
 impl<S: Store> Exchange<'_, S> {
@@ -72,41 +73,25 @@ impl<S: Store> Exchange<'_, S> {
         true
     }
 
-    /// With `evict_oldest`, after the login was written to D1: deletes the user's oldest
-    /// live sessions beyond the cap, signalled `evicted` and remembered by the isolate.
-    /// A failure is logged; the next login of the user evicts them.
-    pub(super) async fn evict_over_cap(&self, cmds: &Commands) {
-        let Some((cap, user)) = self.cap_for(cmds) else {
-            return;
-        };
-        if cap.strategy != LimitStrategy::EvictOldest {
-            return;
-        }
-        let Some(record) = self.session.record() else {
-            return;
-        };
-        if record.user_id.as_deref() != Some(user) || self.session.modified() {
-            // The login was not written (refused, revoked, or diverted).
-            return;
-        }
-        let (journal, memory, now) = (&self.cx.journal, self.cx.memory, self.cx.now);
-        let keep = cap.max.saturating_sub(1);
-        match self
-            .manager
-            .store()
-            .evict(user, &record.id, keep, now)
-            .await
-        {
-            Ok(evicted) => {
-                for id in evicted {
-                    memory.ended(id, now);
-                    journal.signal(Signal::Deleted {
-                        session_id: id,
-                        reason: Reason::Evicted,
-                    });
-                }
+    /// With `evict_oldest`: makes this response's login also evict the user's oldest
+    /// live sessions beyond the cap, in the login's own D1 batch.
+    pub(super) fn evict_with_login(&mut self, cmds: &Commands) {
+        if let Some((cap, _)) = self.cap_for(cmds) {
+            if cap.strategy == LimitStrategy::EvictOldest {
+                self.session.evict_others_beyond(cap.max.saturating_sub(1));
             }
+        }
+    }
+
+    /// After the save: the isolate remembers each evicted session (signalled by the
+    /// manager); an eviction that failed after the login is logged, and the user's next
+    /// login evicts them.
+    pub(super) fn evicted(&self, evicted: &Evicted) {
+        let (journal, memory, now) = (&self.cx.journal, self.cx.memory, self.cx.now);
+        match evicted {
+            Ok(ids) => ids.iter().for_each(|id| memory.ended(*id, now)),
             Err(e) => {
+                let user = self.session.user_id();
                 let fields = json!({ "user_id": user, "error": e.to_string() });
                 journal.log(Level::Error, "session_evict_failed", fields);
             }

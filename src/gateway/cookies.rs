@@ -28,7 +28,7 @@ impl<S: Store> Exchange<'_, S> {
             Outgoing::Set(value) => out.push(set_cookie::set(
                 &cfg.pending_cookie,
                 &value,
-                cfg.expiry.idle_secs,
+                Some(cfg.expiry.idle_secs),
             )),
             Outgoing::Clear => out.push(set_cookie::clear(&cfg.pending_cookie)),
         }
@@ -50,7 +50,7 @@ impl<S: Store> Exchange<'_, S> {
             Backend::Cookie(store) => match (store.outgoing(), record) {
                 (Outgoing::Set(_), Some(rec)) => CookieChange::Set {
                     id: rec.id,
-                    max_age: ExpiryPolicy::max_age(rec.expires_at, self.cx.now),
+                    max_age: ExpiryPolicy::cookie_max_age(rec, self.cx.now),
                 },
                 (Outgoing::Set(_) | Outgoing::Clear, _) => CookieChange::Clear,
                 (Outgoing::Keep, Some(_)) => self.reissued().unwrap_or(CookieChange::Keep),
@@ -65,7 +65,7 @@ impl<S: Store> Exchange<'_, S> {
         let rec = self.session.record().filter(|_| self.reissue)?;
         Some(CookieChange::Set {
             id: rec.id,
-            max_age: ExpiryPolicy::max_age(rec.expires_at, self.cx.now),
+            max_age: ExpiryPolicy::cookie_max_age(rec, self.cx.now),
         })
     }
 

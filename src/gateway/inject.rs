@@ -3,6 +3,7 @@
 use super::journal::Level;
 use super::Exchange;
 use crate::assertion::{self, Claims};
+use crate::lifetime::Lifetime;
 use crate::protocol::{encode_data, header_safe};
 use crate::session::Data;
 use crate::signal::{Reason, Signal};
@@ -55,6 +56,9 @@ impl<'a, S: Store> Exchange<'a, S> {
             out.push((names.expires_at.as_str(), rec.expires_at.to_rfc3339()));
             if let Some(at) = rec.auth_time {
                 out.push((names.auth_time.as_str(), at.to_rfc3339()));
+            }
+            if rec.lifetime != Lifetime::Default {
+                out.push((names.lifetime.as_str(), rec.lifetime.to_string()));
             }
         }
         let new = if record.is_some() { "0" } else { "1" };

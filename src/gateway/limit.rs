@@ -691,6 +691,7 @@ mod tests {
                 user_id: reply.user_id,
                 action: reply.action,
                 revoke: reply.revoke,
+                lifetime: reply.lifetime,
             };
             let mut finished = exchange.finish(reply.status, raw).await;
             limits.aggregate_rejections(&mut finished, now).await;
@@ -1004,6 +1005,7 @@ mod tests {
                 fields: json!({ "reason": "bad_signature", "count": 1 }),
             }],
             revocations: Vec::new(),
+            metric: None,
         }
     }
 

@@ -37,7 +37,7 @@ impl Context<'_> {
                     let op =
                         pending::encode(&cfg.keys, name, &Deferred::Delete(found.id), self.now);
                     pending_cookie =
-                        set_cookie::set(&cfg.pending_cookie, &op, cfg.expiry.idle_secs);
+                        set_cookie::set(&cfg.pending_cookie, &op, Some(cfg.expiry.idle_secs));
                 }
                 // The browser may never come back with it: the queue retries it too.
                 self.journal.revoke(Revocation::Session(found.id));

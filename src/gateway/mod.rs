@@ -27,6 +27,7 @@ pub mod journal;
 pub mod limit;
 pub mod logout;
 pub mod memory;
+pub mod metrics;
 pub mod resolve;
 pub mod save;
 
@@ -36,7 +37,7 @@ mod tests;
 use crate::config::Config;
 use crate::cookie::Outgoing;
 use crate::manager::SessionManager;
-use crate::protocol::StoreLabel;
+use crate::protocol::{Commands, StoreLabel};
 use crate::session::Session;
 use crate::signal::Signal;
 use crate::store::Store;
@@ -45,6 +46,7 @@ use crate::write::Revocation;
 use backend::Backend;
 use journal::{Event, Journal};
 use memory::Memory;
+use metrics::Metric;
 pub use resolve::{Inbound, Resolution};
 
 /// What every step of a request needs: the configuration, the time, the journal, and
@@ -91,6 +93,7 @@ impl<'a> Context<'a> {
             signals: self.journal.take_signals(),
             events: self.journal.take_events(),
             revocations: self.journal.take_revocations(),
+            metric: None,
         }
     }
 
@@ -116,6 +119,10 @@ pub struct Exchange<'a, S> {
     reissue: bool,
     /// The pending cookie to send whatever the store does (written back, or unusable).
     pending: Outgoing,
+    /// The request started with a valid session.
+    loaded: bool,
+    /// The origin's commands that applied.
+    applied: Commands,
 }
 
 /// What a request leaves behind: the `Set-Cookie` values of its response, and its
@@ -130,6 +137,8 @@ pub struct Finished {
     pub events: Vec<Event>,
     /// Logouts and revoke-users D1 did not take: for the queue, which retries them.
     pub revocations: Vec<Revocation>,
+    /// The data point of a request that went to the origin (or was refused on its way).
+    pub metric: Option<Metric>,
 }
 
 impl<'a, S: Store> Exchange<'a, S> {
@@ -158,6 +167,13 @@ impl<'a, S: Store> Exchange<'a, S> {
     }
 
     fn finished(self, set_cookies: Vec<String>) -> Finished {
-        self.cx.finished(set_cookies)
+        let mut finished = self.cx.finished(set_cookies);
+        finished.metric = Some(Metric::of(
+            self.label,
+            self.loaded,
+            &finished.signals,
+            &self.applied,
+        ));
+        finished
     }
 }

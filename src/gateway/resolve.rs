@@ -16,7 +16,7 @@ use crate::cookie::key::KeyUse;
 use crate::cookie::pending::{self, Carried};
 use crate::cookie::reference::{self, Reference};
 use crate::cookie::{full, header, CookieError, Outgoing};
-use crate::protocol::StoreLabel;
+use crate::protocol::{Commands, StoreLabel};
 use crate::session::{Record, Session, SessionId};
 use crate::signal::{Exception, Reason, Signal};
 use crate::store::cookie::CookieStore;
@@ -160,6 +160,8 @@ impl<'a, S: Store> Exchange<'a, S> {
         };
         let (session, key) = found.map_or((Session::new(), None), |(s, k)| (s, Some(k)));
         Self {
+            loaded: !session.is_new(),
+            applied: Commands::default(),
             cx,
             d1,
             manager,

@@ -6,6 +6,7 @@ use super::backend::Backend;
 use super::journal::Level;
 use super::{Exchange, Finished};
 use crate::manager::{CookieChange, SaveError};
+pub use crate::protocol::RawCommands;
 use crate::protocol::{parse_commands, Commands, StoreLabel};
 use crate::session::Session;
 use crate::signal::{Exception, Reason, Signal};
@@ -13,19 +14,6 @@ use crate::store::fallback::FallbackStore;
 use crate::store::{Store, StoreError};
 use crate::write::Revocation;
 use serde_json::json;
-
-/// The origin's command headers as it sent them (`None` when absent).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCommands<'r> {
-    /// `<prefix>Update`.
-    pub update: Option<&'r str>,
-    /// `<prefix>User-Id`.
-    pub user_id: Option<&'r str>,
-    /// `<prefix>Action`.
-    pub action: Option<&'r str>,
-    /// `<prefix>Revoke`.
-    pub revoke: Option<&'r str>,
-}
 
 impl<'a, S: Store> Exchange<'a, S> {
     /// The origin answered with `status` and `commands`: applies them, saves, and
@@ -35,8 +23,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         if status == 101 {
             return self.abandon();
         }
-        let c = commands;
-        let (cmds, errors) = parse_commands(c.update, c.user_id, c.action, c.revoke);
+        let (cmds, errors) = parse_commands(&commands);
         let session_id = self.session.id();
         for e in &errors {
             let sid = session_id.map(|i| i.to_string());
@@ -56,11 +43,12 @@ impl<'a, S: Store> Exchange<'a, S> {
             cmds
         };
         self.apply(&cmds);
+        self.evict_with_login(&cmds);
         // Over the creation rate limit (limit.rs): the session is not created.
         self.creation_refused().await;
         let change = self.save().await;
-        self.evict_over_cap(&cmds).await;
         self.revoke_for_origin(&cmds).await;
+        self.applied = cmds;
         let set_cookies = self.set_cookies(change);
         self.finished(set_cookies)
     }
@@ -86,6 +74,9 @@ impl<'a, S: Store> Exchange<'a, S> {
         }
         if a.reauthenticated {
             session.reauthenticate();
+        }
+        if let Some(lifetime) = cmds.lifetime {
+            session.set_lifetime(lifetime);
         }
         if a.cycle {
             session.cycle();
@@ -123,6 +114,7 @@ impl<'a, S: Store> Exchange<'a, S> {
         let ending = ending(&self.session);
         let before = self.session.id().map(|i| i.to_string());
         let saved = self.manager.save(&mut self.session, self.cx.now).await;
+        self.evicted(&saved.evicted);
         let reached_d1 = matches!(self.manager.store(), Backend::D1(_)) && saved.error.is_none();
         if let Some(revocation) = ending {
             self.revoked(revocation, reached_d1).await;

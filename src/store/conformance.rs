@@ -6,8 +6,10 @@
 
 use super::{Store, StoreError, Update, UserChange};
 use crate::changes::Changes;
+use crate::lifetime::Lifetime;
 use crate::session::{Record, SessionId};
 use crate::time::Timestamp;
+use crate::write::NewLifetime;
 use serde_json::{json, Value};
 
 const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
@@ -46,6 +48,7 @@ pub(crate) fn record(user: Option<&str>, data: Value) -> Record {
         updated_at: T0,
         version: 1,
         auth_time: user.map(|_| T0.plus(-30)),
+        lifetime: Default::default(),
     }
 }
 
@@ -69,6 +72,7 @@ fn update(id: SessionId) -> Update {
         expires_at: T0.plus(700),
         now: T0.plus(100),
         reauthenticated: false,
+        lifetime: None,
     }
 }
 
@@ -95,6 +99,7 @@ macro_rules! conformance_tests {
             cycle_onto_a_taken_id_fails_and_changes_nothing,
             login_and_clear,
             the_auth_time_follows_logins_and_reauthentications,
+            a_lifetime_is_kept_until_the_next_one,
             delete_and_delete_user,
             an_ended_session_is_never_inserted_again,
             awkward_values_round_trip,
@@ -244,6 +249,53 @@ pub(crate) async fn login_and_clear(s: &impl Store, _: Caps) {
     };
     assert_eq!(s.update(&logout_user).await, Ok(true));
     assert_eq!(s.load(&r.id).await.unwrap().unwrap().user_id, None);
+}
+
+pub(crate) async fn a_lifetime_is_kept_until_the_next_one(s: &impl Store, _: Caps) {
+    let r = Record {
+        lifetime: Lifetime::Browser,
+        ..record(Some("eve"), json!({}))
+    };
+    s.insert(&r).await.unwrap();
+    let load = || async { s.load(&r.id).await.unwrap().unwrap() };
+    assert_eq!(load().await.lifetime, Lifetime::Browser, "inserted");
+    assert_eq!(s.update(&update(r.id)).await, Ok(true));
+    let kept = load().await;
+    assert_eq!(
+        (kept.lifetime, kept.absolute_expires_at),
+        (Lifetime::Browser, Some(T0.plus(3600))),
+        "an update without one keeps both"
+    );
+    let custom = Lifetime::Custom {
+        idle_secs: 900,
+        absolute_secs: Some(86_400),
+    };
+    let set = Update {
+        lifetime: Some(NewLifetime {
+            lifetime: custom,
+            absolute_expires_at: Some(T0.plus(86_500)),
+        }),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&set).await, Ok(true));
+    let got = load().await;
+    assert_eq!(
+        (got.lifetime, got.absolute_expires_at),
+        (custom, Some(T0.plus(86_500)))
+    );
+    let back = Update {
+        lifetime: Some(NewLifetime {
+            lifetime: Lifetime::Default,
+            absolute_expires_at: None,
+        }),
+        ..update(r.id)
+    };
+    assert_eq!(s.update(&back).await, Ok(true));
+    let got = load().await;
+    assert_eq!(
+        (got.lifetime, got.absolute_expires_at),
+        (Lifetime::Default, None)
+    );
 }
 
 pub(crate) async fn the_auth_time_follows_logins_and_reauthentications(s: &impl Store, _: Caps) {

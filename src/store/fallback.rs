@@ -11,6 +11,7 @@ use super::{Store, StoreError, Update};
 use crate::cookie::full::{cookie_bytes, MAX_COOKIE_BYTES};
 use crate::cookie::key::Keyring;
 use crate::cookie::{pending, Outgoing};
+use crate::lifetime::Lifetime;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use crate::write::Deferred;
@@ -181,6 +182,8 @@ pub fn snapshot_record(
         version: 0,
         // The snapshot does not carry it: a fresh-only path asks for a new login.
         auth_time: None,
+        // Nor the lifetime: the default one until D1 answers.
+        lifetime: Lifetime::Default,
     }
 }
 
@@ -237,6 +240,7 @@ mod tests {
             expires_at: T.plus(600),
             now: T,
             reauthenticated: false,
+            lifetime: None,
         };
         assert_eq!(block_on(first.update(&u1)), Ok(true));
         let carried = pending::decode(keys(), "p", &set_value(&first)).unwrap();
@@ -260,6 +264,7 @@ mod tests {
             expires_at: T.plus(700),
             now: T.plus(5),
             reauthenticated: false,
+            lifetime: None,
         };
         assert_eq!(block_on(second.update(&u2)), Ok(true));
         let op = pending::decode(keys(), "p", &set_value(&second))

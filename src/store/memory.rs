@@ -128,6 +128,12 @@ impl Store for MemoryStore {
         keep: u32,
         now: Timestamp,
     ) -> Result<Vec<SessionId>, StoreError> {
+        // Only once the login landed: `except` is the user's (as the SQL checks).
+        let landed =
+            self.rows.borrow().get(except).map(|r| r.user_id.as_deref()) == Some(Some(user_id));
+        if !landed {
+            return Ok(Vec::new());
+        }
         // Insertion order is creation order here (a login keeps `created_at`).
         let mut live: Vec<(Timestamp, String, SessionId)> = self
             .rows

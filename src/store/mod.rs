@@ -12,6 +12,9 @@ pub mod sql;
 
 pub use crate::write::{Update, UserChange};
 
+/// The sessions a login's write evicted, or why the eviction failed after the write.
+pub type Evicted = Result<Vec<SessionId>, StoreError>;
+
 #[cfg(test)]
 pub(crate) mod conformance;
 
@@ -121,8 +124,9 @@ pub trait Store {
     }
 
     /// Deletes the live sessions of `user_id` at `now` other than `except` beyond the
-    /// newest `keep`, oldest first by insertion; returns their ids. A store that holds
-    /// only the request's own session deletes nothing.
+    /// newest `keep`, oldest first by insertion; returns their ids. Nothing unless
+    /// `except` is a session of `user_id` (the login it follows landed). A store that
+    /// holds only the request's own session deletes nothing.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the store fails.
@@ -135,6 +139,47 @@ pub trait Store {
     ) -> Result<Vec<SessionId>, StoreError> {
         let _ = (user_id, except, keep, now);
         Ok(Vec::new())
+    }
+
+    /// Stores `record`, a session created logged in, and deletes its user's other live
+    /// sessions beyond the newest `keep` (SESSION_MAX_PER_USER's `evict_oldest`): the
+    /// outer result is the insert's, the inner the eviction's. D1 runs both in one batch
+    /// (one transaction, one round trip); the default runs them one after the other.
+    ///
+    /// # Errors
+    /// As [`Store::insert`]; an eviction that failed after the insert is the inner error.
+    async fn insert_evicting(
+        &self,
+        record: &Record,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<Evicted, StoreError> {
+        self.insert(record).await?;
+        Ok(match &record.user_id {
+            Some(user) => self.evict(user, &record.id, keep, now).await,
+            None => Ok(Vec::new()),
+        })
+    }
+
+    /// Applies `update`, a login, and deletes the user's other live sessions beyond the
+    /// newest `keep`, as [`Store::insert_evicting`]; `Ok(None)` when the session no
+    /// longer exists (nothing is evicted then).
+    ///
+    /// # Errors
+    /// As [`Store::update`]; an eviction that failed after the update is the inner error.
+    async fn update_evicting(
+        &self,
+        update: &Update,
+        keep: u32,
+    ) -> Result<Option<Evicted>, StoreError> {
+        if !self.update(update).await? {
+            return Ok(None);
+        }
+        let id = update.new_id.unwrap_or(update.id);
+        Ok(Some(match &update.user {
+            UserChange::Set(user) => self.evict(user, &id, keep, update.now).await,
+            UserChange::Keep | UserChange::Clear => Ok(Vec::new()),
+        }))
     }
 
     /// When `user_id`'s sessions stop being valid: one created before it is refused. A

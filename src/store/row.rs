@@ -3,6 +3,7 @@
 
 use super::{Listed, StoreError};
 use crate::device::Device;
+use crate::lifetime::Lifetime;
 use crate::session::{Data, Record, SessionId};
 use crate::time::Timestamp;
 use serde::Deserialize;
@@ -29,6 +30,9 @@ pub struct Row {
     /// `authenticated_at`: when the user last logged in or reauthenticated.
     #[serde(default)]
     pub authenticated_at: Option<i64>,
+    /// `lifetime`: NULL for the default one.
+    #[serde(default)]
+    pub lifetime: Option<String>,
     /// `context` (listed rows only): JSON text.
     #[serde(default)]
     pub context: Option<String>,
@@ -57,6 +61,7 @@ impl TryFrom<Row> for Record {
             updated_at: Timestamp::from_unix(row.updated_at),
             version: row.version,
             auth_time: row.authenticated_at.map(Timestamp::from_unix),
+            lifetime: Lifetime::from_column(row.lifetime.as_deref()),
         })
     }
 }

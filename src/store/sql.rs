@@ -3,17 +3,17 @@
 //! return the ids they removed and are counted by those: D1's `changes` would also count
 //! the rows the revocation triggers write.
 
-/// One session by id (`?1`), with when its user last authenticated (the same one read:
-/// the auth time costs no extra query).
+/// One session by id (`?1`), with when its user last authenticated and its lifetime
+/// (the same one read: neither costs an extra query).
 pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
-     updated_at, version, authenticated_at FROM sessions WHERE id = ?1";
+     updated_at, version, authenticated_at, lifetime FROM sessions WHERE id = ?1";
 
 /// The columns of a listed session: [`LOAD`]'s, then `context` and the rowid as `seq`
 /// (insertion order, what pages go by).
 macro_rules! listed_columns {
     () => {
         "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, updated_at, \
-         version, authenticated_at, context, rowid AS seq FROM sessions "
+         version, authenticated_at, lifetime, context, rowid AS seq FROM sessions "
     };
 }
 
@@ -123,14 +123,15 @@ pub fn list_signals(session: bool, user: bool, name: bool) -> &'static str {
 }
 
 /// A new session: id, user_id, data (JSON text), created_at, expires_at,
-/// absolute_expires_at, updated_at, context (JSON text or NULL), authenticated_at; a
+/// absolute_expires_at, updated_at, context (JSON text or NULL), authenticated_at,
+/// lifetime (`?10`, NULL for the default); a
 /// session with a user was authenticated at `?9`, or at its creation when `?9` is NULL (a
 /// pending insert of an earlier cookie format), one without has no auth time. Not inserted (no row changed) when the id ended
 /// before (`session_revocations`), or its user was revoked at or after its creation
 /// (`user_revocations`): a replayed insert never brings a session back.
 pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, expires_at, \
-     absolute_expires_at, updated_at, version, context, authenticated_at) \
-     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(?9, ?4) END \
+     absolute_expires_at, updated_at, version, context, authenticated_at, lifetime) \
+     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, CASE WHEN ?2 IS NULL THEN NULL ELSE coalesce(?9, ?4) END, ?10 \
      WHERE NOT EXISTS (SELECT 1 FROM session_revocations WHERE id = ?1) \
      AND NOT EXISTS (SELECT 1 FROM user_revocations WHERE user_id = ?2 AND not_before >= ?4)";
 
@@ -138,7 +139,8 @@ pub const INSERT: &str = "INSERT INTO sessions (id, user_id, data, created_at, e
 /// same), `?3` 1 to set the user to `?4`, `?5` 1 to clear the data, `?6` merge patch
 /// removing the touched keys, `?7` merge patch setting their new values (JSON text),
 /// `?8` expires_at, `?9` updated_at, `?10` the device context (NULL: keep), `?11` 1 when
-/// the user reauthenticated. A user set is an authentication at `?9`; a user cleared
+/// the user reauthenticated, `?12` 1 to set the lifetime to `?13` (NULL: the default)
+/// and the absolute expiry to `?14`. A user set is an authentication at `?9`; a user cleared
 /// clears it; a reauthentication of a session with a user is one at `?9`. SQLite's `json_patch` (RFC 7396) applies them to the
 /// data stored now, so concurrent changes of different keys both survive. A login of a
 /// user revoked at or after `?9` changes nothing (a login replayed from a pending cookie
@@ -148,6 +150,8 @@ pub const UPDATE: &str = "UPDATE sessions SET id = ?2, \
      authenticated_at = CASE WHEN ?3 = 1 AND ?4 IS NULL THEN NULL \
      WHEN ?3 = 1 OR (?11 = 1 AND user_id IS NOT NULL) THEN ?9 ELSE authenticated_at END, context = coalesce(?10, context), \
      data = json_patch(json_patch(CASE WHEN ?5 = 1 THEN '{}' ELSE data END, ?6), ?7), \
+     lifetime = CASE WHEN ?12 = 1 THEN ?13 ELSE lifetime END, \
+     absolute_expires_at = CASE WHEN ?12 = 1 THEN ?14 ELSE absolute_expires_at END, \
      expires_at = ?8, updated_at = ?9, version = version + 1 WHERE id = ?1 \
      AND NOT (?3 = 1 AND EXISTS (SELECT 1 FROM user_revocations \
      WHERE user_id = ?4 AND not_before >= ?9))";
@@ -166,11 +170,12 @@ pub const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = ?1 RETURNING
 
 /// The cap per user: delete user `?1`'s live sessions at `?3` other than `?2` (the one
 /// that just logged in) beyond the newest `?4`, oldest by insertion (rowid: a login keeps
-/// its row's place). One statement right after the login's write; the delete trigger
-/// remembers each id, so a pending write never brings one back.
+/// its row's place), only when `?2` is the user's (the login landed). D1 runs it in one
+/// batch with the login's write; the delete trigger remembers each id, so a pending
+/// write never brings one back.
 pub const EVICT: &str = concat!(
-    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE user_id = ?1 \
-     AND id <> ?2 AND ",
+    "DELETE FROM sessions WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?2 AND user_id = ?1) \
+     AND id IN (SELECT id FROM sessions WHERE user_id = ?1 AND id <> ?2 AND ",
     live!("?3"),
     " ORDER BY rowid DESC LIMIT -1 OFFSET ?4) RETURNING id"
 );
@@ -225,6 +230,12 @@ pub struct UpdateParams {
     pub now: i64,
     /// `?11` (`?10`, the device context, is the store's own)
     pub reauthenticated: i64,
+    /// `?12`
+    pub set_lifetime: i64,
+    /// `?13`
+    pub lifetime: Option<String>,
+    /// `?14`
+    pub absolute_expires_at: Option<i64>,
 }
 
 impl From<&super::Update> for UpdateParams {
@@ -244,6 +255,11 @@ impl From<&super::Update> for UpdateParams {
             expires_at: u.expires_at.unix(),
             now: u.now.unix(),
             reauthenticated: i64::from(u.reauthenticated),
+            set_lifetime: i64::from(u.lifetime.is_some()),
+            lifetime: u.lifetime.and_then(|l| l.lifetime.to_column()),
+            absolute_expires_at: u
+                .lifetime
+                .and_then(|l| l.absolute_expires_at.map(crate::time::Timestamp::unix)),
         }
     }
 }
@@ -251,6 +267,7 @@ impl From<&super::Update> for UpdateParams {
 /// Health check: D1 answers and every migration ran (SQLite resolves each table and
 /// column named, though no row is read: a missing one is "no such table/column").
 pub const PING: &str = "SELECT context, authenticated_at FROM sessions WHERE 0 \
+     UNION ALL SELECT lifetime, 0 FROM sessions WHERE 0 \
      UNION ALL SELECT revoked_at, 0 FROM session_revocations WHERE 0 \
      UNION ALL SELECT not_before, 0 FROM user_revocations WHERE 0 \
      UNION ALL SELECT payload, at FROM session_signals WHERE 0";

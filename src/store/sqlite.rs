@@ -18,15 +18,19 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Every migration, in order.
+pub(crate) const MIGRATIONS: [&str; 5] = [
+    include_str!("../../migrations/0001_sessions.sql"),
+    include_str!("../../migrations/0002_session_signals.sql"),
+    include_str!("../../migrations/0003_session_revocations.sql"),
+    include_str!("../../migrations/0004_session_context.sql"),
+    include_str!("../../migrations/0005_session_lifetime.sql"),
+];
+
 impl SqliteStore {
     pub(crate) fn new() -> Self {
         let conn = Connection::open_in_memory().unwrap();
-        for migration in [
-            include_str!("../../migrations/0001_sessions.sql"),
-            include_str!("../../migrations/0002_session_signals.sql"),
-            include_str!("../../migrations/0003_session_revocations.sql"),
-            include_str!("../../migrations/0004_session_context.sql"),
-        ] {
+        for migration in MIGRATIONS {
             conn.execute_batch(migration).unwrap();
         }
         Self(conn, RefCell::new(None))
@@ -55,6 +59,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         updated_at: r.get(6)?,
         version: r.get(7)?,
         authenticated_at: r.get(8)?,
+        lifetime: r.get(9)?,
         context: None,
         seq: 0,
     })
@@ -73,8 +78,8 @@ fn decodable(rows: Vec<Row>) -> Result<Vec<Listed>, StoreError> {
 /// A row of the listing statements: [`row`]'s columns, then context and seq.
 fn listed(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
-        context: r.get(9)?,
-        seq: r.get(10)?,
+        context: r.get(10)?,
+        seq: r.get(11)?,
         ..row(r)?
     })
 }
@@ -112,6 +117,7 @@ impl Store for SqliteStore {
                     r.updated_at.unix(),
                     *self.1.borrow(),
                     r.auth_time.map(|t| t.unix()),
+                    r.lifetime.to_column(),
                 ],
             )
             .map_err(backend)
@@ -141,6 +147,9 @@ impl Store for SqliteStore {
                     p.now,
                     *self.1.borrow(),
                     p.reauthenticated,
+                    p.set_lifetime,
+                    p.lifetime,
+                    p.absolute_expires_at,
                 ],
             )
             .map(|n| n > 0)

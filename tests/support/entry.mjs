@@ -1,6 +1,7 @@
 // Test-only entry: runs the built worker unchanged, with its bindings wrapped so the
 // tests can see what it does:
 //   GET  /__test/d1                      statements run since the last call [{sql, write}]
+//                                        (a batch's each with `batch`: the batch's number)
 //   POST /__test/d1?fail=read|write|all|none   make D1 fail (request path only)
 //   GET  /__test/queue                   queue calls since the last call [{method, count}]
 //   POST /__test/queue?fail=1|0          make the queue producer fail
@@ -12,6 +13,9 @@ import Gate from "../../build/index.js";
 const EXECUTE = new Set(["first", "all", "run", "raw"]);
 let log = [];
 let failing = "none";
+let batches = 0;
+const RAW = Symbol("raw statement");
+const SQL = Symbol("statement sql");
 
 function isWrite(sql) {
   return !/^\s*select\b/i.test(sql);
@@ -21,6 +25,8 @@ function wrapStatement(stmt, sql) {
   return new Proxy(stmt, {
     get(target, prop) {
       if (prop === "bind") return (...args) => wrapStatement(target.bind(...args), sql);
+      if (prop === RAW) return target;
+      if (prop === SQL) return sql;
       const value = Reflect.get(target, prop, target);
       if (EXECUTE.has(prop)) {
         return (...args) => {
@@ -40,6 +46,17 @@ function wrapDatabase(db) {
   return new Proxy(db, {
     get(target, prop) {
       if (prop === "prepare") return (sql) => wrapStatement(target.prepare(sql), sql);
+      if (prop === "batch") {
+        // One transaction: it fails whole when any of its statements would.
+        return (stmts) => {
+          const batch = ++batches;
+          const sqls = stmts.map((s) => s[SQL]);
+          for (const sql of sqls) log.push({ sql, write: isWrite(sql), batch });
+          const fails = (sql) => failing === "all" || (failing === "write") === isWrite(sql) && failing !== "none";
+          if (sqls.some(fails)) return Promise.reject(new Error("D1_ERROR: injected failure"));
+          return target.batch(stmts.map((s) => s[RAW]));
+        };
+      }
       const value = Reflect.get(target, prop, target);
       return typeof value === "function" && prop !== "constructor" ? value.bind(target) : value;
     },

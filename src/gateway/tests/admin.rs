@@ -98,7 +98,12 @@ fn the_admin_api_is_off_without_a_token_and_refuses_a_wrong_one() {
         assert_eq!(refused.status, 401, "{wrong:?}");
         assert!(!refused.body.to_string().contains(TOKEN), "never echoed");
     }
-    assert_eq!(call(&client, 1, "POST", path).status, 405);
+    let wrong_method = call(&client, 1, "POST", path);
+    assert_eq!(
+        (wrong_method.status, wrong_method.allow),
+        (405, Some("GET")),
+        "405 says which method (Allow)"
+    );
     assert_eq!(
         call(&client, 1, "GET", "/__session/admin/api/nope").status,
         404

@@ -13,6 +13,7 @@ per_store!(
     a_login_beyond_the_cap_evicts_exactly_the_oldest,
     the_evicted_browser_is_anonymous_on_its_next_request,
     the_session_logging_in_is_never_evicted,
+    nothing_is_evicted_unless_the_login_landed,
     reject_leaves_the_old_sessions_alone_and_performs_no_login,
     reject_writes_nothing_for_a_visitor,
     a_relogin_under_reject_of_a_counted_session_passes,
@@ -95,6 +96,20 @@ fn the_session_logging_in_is_never_evicted<S: Store>(d1: &Flaky<S>) {
     let (_, only) = login(d1, &one, "ann", 50);
     assert!(d1.row(me).is_none() && d1.row(b).is_none());
     assert!(d1.row(only).is_some());
+}
+
+fn nothing_is_evicted_unless_the_login_landed<S: Store>(d1: &Flaky<S>) {
+    let (_, a) = login(d1, &EVICT, "ann", 0);
+    let (_, b) = login(d1, &EVICT, "ann", 10);
+    let (_, bob) = login(d1, &EVICT, "bob", 20);
+    let now = super::T0.plus(30);
+    // The session said to have logged in is not ann's (her login was refused or lost).
+    for not_hers in [bob, SessionId::random()] {
+        let evicted = pollster::block_on(d1.evict("ann", &not_hers, 0, now));
+        assert_eq!(evicted, Ok(vec![]));
+    }
+    assert!(d1.row(a).is_some() && d1.row(b).is_some());
+    assert_eq!(pollster::block_on(d1.evict("ann", &b, 0, now)), Ok(vec![a]));
 }
 
 fn reject_leaves_the_old_sessions_alone_and_performs_no_login<S: Store>(d1: &Flaky<S>) {

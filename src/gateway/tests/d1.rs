@@ -24,7 +24,32 @@ per_store!(
     a_flood_of_junk_cookies_is_one_signal,
     another_users_login_starts_from_empty_data,
     a_doubled_login_header_logs_nobody_in,
+    every_request_leaves_a_data_point,
 );
+
+fn every_request_leaves_a_data_point<S: Store>(d1: &Flaky<S>) {
+    use crate::gateway::metrics::Outcome;
+    let cfg = config(&[]);
+    let mut b = Browser::default();
+    let point = |seen: super::Seen| seen.metric.expect("a data point");
+    let first = point(request(&cfg, Some(d1), &mut b, T0, Reply::login("ann")));
+    assert_eq!((first.outcome, first.store), (Outcome::New, StoreLabel::D1));
+    assert_eq!(first.commands, "login");
+    assert!(first.created && !first.renewed);
+    let steady = point(request(&cfg, Some(d1), &mut b, T0.plus(1), Reply::OK));
+    assert_eq!(
+        (steady.outcome, steady.commands.as_str()),
+        (Outcome::Hit, "")
+    );
+    let renewed = point(request(&cfg, Some(d1), &mut b, T0.plus(120), Reply::OK));
+    assert!(renewed.renewed && !renewed.created);
+    let mut forger = Browser::default();
+    forger.apply(&["session_id=not.a.cookie; Path=/".to_owned()]);
+    let forged = point(request(&cfg, Some(d1), &mut forger, T0, Reply::OK));
+    assert_eq!(forged.outcome, Outcome::Forged);
+    let expired = point(request(&cfg, Some(d1), &mut b, T0.plus(100_000), Reply::OK));
+    assert_eq!(expired.outcome, Outcome::Expired);
+}
 
 fn a_visitor_who_writes_nothing_gets_no_session<S: Store>(d1: &Flaky<S>) {
     let cfg = config(&[]);

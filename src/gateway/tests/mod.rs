@@ -11,6 +11,7 @@ mod cookie_store;
 mod d1;
 mod fresh;
 mod headers;
+mod lifetime;
 mod outage;
 
 use super::journal::Event;
@@ -207,6 +208,7 @@ pub(super) struct Reply<'r> {
     pub user_id: Option<&'r str>,
     pub action: Option<&'r str>,
     pub revoke: Option<&'r str>,
+    pub lifetime: Option<&'r str>,
 }
 
 impl<'r> Reply<'r> {
@@ -216,6 +218,7 @@ impl<'r> Reply<'r> {
         user_id: None,
         action: None,
         revoke: None,
+        lifetime: None,
     };
 
     pub fn update(update: &'r str) -> Self {
@@ -258,6 +261,8 @@ pub(super) struct Seen {
     /// What the request got instead of the origin (a stale login on a fresh-only path);
     /// `None`: the origin was called.
     pub refusal: Option<crate::fresh::Refusal>,
+    /// The request's data point.
+    pub metric: Option<crate::gateway::metrics::Metric>,
 }
 
 impl Seen {
@@ -344,6 +349,7 @@ pub(super) fn request_for<S: Store>(
                 events: finished.events,
                 revocations: finished.revocations,
                 refusal: Some(refusal),
+                metric: finished.metric,
             };
         }
         let target = format!("https://app.example{}", asked.target);
@@ -357,12 +363,14 @@ pub(super) fn request_for<S: Store>(
             user_id: reply.user_id,
             action: reply.action,
             revoke: reply.revoke,
+            lifetime: reply.lifetime,
         };
         let Finished {
             set_cookies,
             signals,
             events,
             revocations,
+            metric,
         } = exchange.finish(reply.status, raw).await;
         browser.apply(&set_cookies);
         Seen {
@@ -374,6 +382,7 @@ pub(super) fn request_for<S: Store>(
             events,
             revocations,
             refusal: None,
+            metric,
         }
     })
 }

@@ -110,6 +110,7 @@ fn a_write_during_the_outage_waits_and_lands_when_d1_is_back<S: Store>(d1: &Flak
         expires_at: T0.plus(1800),
         now: T0,
         reauthenticated: false,
+        lifetime: None,
     };
     pollster::block_on(d1.inner.update(&before)).expect("data from before the outage");
     d1.failing(Fail::All);
