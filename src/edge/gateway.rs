@@ -8,6 +8,7 @@
 
 use super::d1::D1Store;
 use super::limit::{self, Bindings};
+use super::metrics::{self, Times};
 use super::{log, respond, signals};
 use crate::config::{Config, StoreKind};
 use crate::fresh::Asked;
@@ -41,6 +42,8 @@ pub struct Call<'a> {
     /// The client's request, when its signals may be aggregated by client network
     /// ([`Call::of_client`]).
     client: Option<&'a Request>,
+    /// Where the request's time went, for its data point.
+    pub times: Times,
 }
 
 impl<'a> Call<'a> {
@@ -63,6 +66,7 @@ impl<'a> Call<'a> {
             now,
             request_id,
             client: None,
+            times: Times::default(),
         })
     }
 
@@ -74,10 +78,20 @@ impl<'a> Call<'a> {
         self
     }
 
+    /// The same call, `ms` spent resolving the session.
+    #[must_use]
+    pub fn took_d1(mut self, ms: f64) -> Self {
+        self.times.d1_ms = ms;
+        self
+    }
+
     /// Logs the request's events, queues its signals and the revocations D1 did not take
     /// (after the response); returns its `Set-Cookie` values. A rejected cookie with its
     /// binding bound goes through the aggregation first, after the response too.
     pub fn report(self, finished: Finished) -> Vec<String> {
+        if let Some(metric) = &finished.metric {
+            metrics::write(self.env, metric, self.times);
+        }
         let aggregated = limit::aggregates(self.env, &finished);
         signals::revoke(self.ctx, self.env, self.now, finished.revocations);
         if let Some(client) = self.client.filter(|_| aggregated) {
@@ -171,7 +185,9 @@ pub async fn handle(
         recent: &recent,
     };
     let cx = Cx::new(cfg, now, signals::first_request(), &memory).with_limits(limits);
+    let started = metrics::now_ms();
     let exchange = Exchange::begin(cx, d1, &inbound).await;
+    let mut call = call.took_d1(metrics::now_ms() - started);
 
     // Only with fresh-only paths configured: other requests read no more headers.
     if cfg.fresh.is_some() {
@@ -197,7 +213,10 @@ pub async fn handle(
     if let Some((name, value)) = exchange.rate_limit_hint() {
         headers.set(name, value)?;
     }
-    let Some(resp) = forward(&req, &url, headers, &target).await? else {
+    let asked_origin = metrics::now_ms();
+    let forwarded = forward(&req, &url, headers, &target).await?;
+    call.times.origin_ms = metrics::now_ms() - asked_origin;
+    let Some(resp) = forwarded else {
         call.report(exchange.abandon());
         return respond::text(502, "Bad Gateway: origin unreachable\n");
     };
@@ -213,7 +232,10 @@ pub async fn handle(
         revoke: revoke.as_deref(),
         lifetime: lifetime.as_deref(),
     };
-    let set_cookies = call.report(exchange.finish(status, commands).await);
+    let saving = metrics::now_ms();
+    let finished = exchange.finish(status, commands).await;
+    call.times.d1_ms += metrics::now_ms() - saving;
+    let set_cookies = call.report(finished);
     finish(resp, n, &set_cookies)
 }
 

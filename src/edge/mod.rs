@@ -20,6 +20,8 @@ mod limit;
 #[cfg(feature = "gateway")]
 mod log;
 #[cfg(feature = "gateway")]
+mod metrics;
+#[cfg(feature = "gateway")]
 mod respond;
 #[cfg(feature = "gateway")]
 mod signals;
@@ -34,6 +36,8 @@ use worker::Env;
 pub const SESSIONS_DB: &str = "SESSIONS_DB";
 /// Queue producer of lifecycle signals (the same worker consumes it).
 pub const SESSION_SIGNALS: &str = "SESSION_SIGNALS";
+/// Analytics Engine dataset of one data point per proxied request (optional).
+pub const SESSION_METRICS: &str = "SESSION_METRICS";
 /// Static assets binding (www/), served under [`RESERVED_PREFIX`].
 pub const ASSETS: &str = "ASSETS";
 /// Rate limit on session creation per client network (optional `[[ratelimits]]`).

@@ -3,6 +3,7 @@
 //! request did; the edge adds the D1 and origin times and writes it without awaiting.
 
 use crate::protocol::{Commands, StoreLabel};
+use crate::session::SessionId;
 use crate::signal::Signal;
 
 /// What became of the request's session cookie.
@@ -50,13 +51,24 @@ pub struct Metric {
     pub renewed: bool,
     /// A session was created.
     pub created: bool,
+    /// The commands logged a user in.
+    pub login: bool,
+    /// The first 8 hex digits of the session's id after the request (`""`: none): enough
+    /// to count distinct sessions, never to name one (and no cookie without its MAC).
+    pub session: String,
 }
 
 impl Metric {
     /// The data point of a request served by `store`, which started with a session
     /// (`loaded`) or not, recorded `signals`, and applied `commands`.
     #[must_use]
-    pub fn of(store: StoreLabel, loaded: bool, signals: &[Signal], commands: &Commands) -> Self {
+    pub fn of(
+        store: StoreLabel,
+        loaded: bool,
+        signals: &[Signal],
+        commands: &Commands,
+        session: Option<SessionId>,
+    ) -> Self {
         let any = |f: fn(&Signal) -> bool| signals.iter().any(f);
         let outcome = match store {
             StoreLabel::Unavailable => Outcome::Unavailable,
@@ -72,6 +84,10 @@ impl Metric {
             commands: commands.names().join(","),
             renewed: any(|s| matches!(s, Signal::Renewed { .. })),
             created: any(|s| matches!(s, Signal::Created { .. })),
+            login: commands.login.is_some(),
+            session: session
+                .and_then(|id| id.to_string().get(..8).map(str::to_owned))
+                .unwrap_or_default(),
         }
     }
 }
@@ -79,7 +95,6 @@ impl Metric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionId;
     use crate::signal::Reason;
     use crate::time::Timestamp;
 
@@ -97,8 +112,9 @@ mod tests {
             session_id: id,
             expired_at: Timestamp::from_unix(1),
         }];
-        let of =
-            |store, loaded, signals: &[Signal]| Metric::of(store, loaded, signals, &none).outcome;
+        let of = |store, loaded, signals: &[Signal]| {
+            Metric::of(store, loaded, signals, &none, None).outcome
+        };
         assert_eq!(of(StoreLabel::D1, true, &[]), Outcome::Hit);
         assert_eq!(of(StoreLabel::D1, false, &[]), Outcome::New);
         assert_eq!(of(StoreLabel::Cookie, false, &forged), Outcome::Forged);
@@ -131,11 +147,13 @@ mod tests {
                 expires_at: Timestamp::from_unix(9),
             },
         ];
-        let m = Metric::of(StoreLabel::D1, false, &signals, &cmds);
+        let m = Metric::of(StoreLabel::D1, false, &signals, &cmds, Some(id));
+        assert_eq!(m.session, id.to_string()[..8]);
         assert_eq!(m.commands, "update,login,reauthenticated,lifetime");
-        assert!(m.renewed && m.created);
-        let quiet = Metric::of(StoreLabel::D1, true, &[], &Commands::default());
+        assert!(m.renewed && m.created && m.login);
+        let quiet = Metric::of(StoreLabel::D1, true, &[], &Commands::default(), None);
+        assert_eq!(quiet.session, "");
         assert_eq!(quiet.commands, "");
-        assert!(!quiet.renewed && !quiet.created);
+        assert!(!quiet.renewed && !quiet.created && !quiet.login);
     }
 }

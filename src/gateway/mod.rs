@@ -173,6 +173,7 @@ impl<'a, S: Store> Exchange<'a, S> {
             self.loaded,
             &finished.signals,
             &self.applied,
+            self.session.id(),
         ));
         finished
     }

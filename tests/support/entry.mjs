@@ -6,6 +6,7 @@
 //   GET  /__test/queue                   queue calls since the last call [{method, count}]
 //   POST /__test/queue?fail=1|0          make the queue producer fail
 //   POST /__test/enqueue                 send the request body (JSON) to the queue as is
+//   GET  /__test/metrics                 Analytics Engine data points since the last call
 //   GET  /__test/ratelimit               rate limiter calls since the last call [{binding, key}]
 //   POST /__test/ratelimit?fail=1|0      make every rate limiter call fail
 import Gate from "../../build/index.js";
@@ -103,6 +104,24 @@ function wrapLimiter(name, limiter) {
   });
 }
 
+let points = [];
+
+// The Analytics Engine dataset, its data points recorded as written.
+function wrapDataset(dataset) {
+  return new Proxy(dataset, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (prop === "writeDataPoint") {
+        return (point) => {
+          points.push(structuredClone(point));
+          return value.call(target, point);
+        };
+      }
+      return typeof value === "function" && prop !== "constructor" ? value.bind(target) : value;
+    },
+  });
+}
+
 const json = (v) => new Response(JSON.stringify(v), { headers: { "content-type": "application/json" } });
 
 export default {
@@ -126,6 +145,11 @@ export default {
       rateCalls = [];
       return json(body);
     }
+    if (url.pathname === "/__test/metrics") {
+      const body = points;
+      points = [];
+      return json(body);
+    }
     if (url.pathname === "/__test/enqueue") {
       await env.SESSION_SIGNALS.send(await request.json(), { contentType: "json" });
       return json({ sent: 1 });
@@ -134,6 +158,7 @@ export default {
       ...env,
       SESSIONS_DB: env.SESSIONS_DB && wrapDatabase(env.SESSIONS_DB),
       SESSION_SIGNALS: env.SESSION_SIGNALS && wrapQueue(env.SESSION_SIGNALS),
+      SESSION_METRICS: env.SESSION_METRICS && wrapDataset(env.SESSION_METRICS),
       ...Object.fromEntries(
         Object.entries(env)
           .filter(([name, b]) => name.endsWith("_LIMIT") && typeof b?.limit === "function")

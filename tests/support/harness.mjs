@@ -48,8 +48,10 @@ const QUEUE = "sessiongate-signals";
  * `listen: true` also serves on a loopback port, for a real browser: `gate.url`.
  * `ratelimits: { NAME: { limit, period } }` binds Workers Rate Limiting bindings
  * (Miniflare emulates them: windows aligned to the clock, `period` 10 or 60, default 60).
+ * `metrics: true` binds the SESSION_METRICS Analytics Engine dataset; the test entry
+ * records its data points (`gate.metrics()`).
  */
-export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true, assets = false, listen = false, ratelimits = {} } = {}) {
+export async function startGateway(originUrl, vars = {}, { queue = true, d1 = true, assets = false, listen = false, ratelimits = {}, metrics = false } = {}) {
   const logs = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -79,6 +81,7 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
           { namespace_id: String(1001 + i), simple: { limit, period } },
         ]),
       ),
+      ...(metrics && { analyticsEngineDatasets: { SESSION_METRICS: { dataset: "sessiongate_test" } } }),
       handleStructuredLogs: (entry) => logs.push(entry.message),
       // A `null` in `vars` leaves the setting unset (its default applies).
       bindings: Object.fromEntries(
@@ -109,6 +112,8 @@ export async function startGateway(originUrl, vars = {}, { queue = true, d1 = tr
     d1Log: async () => (await mf.dispatchFetch(`${BASE}/__test/d1`)).json(),
     failD1: async (mode) => mf.dispatchFetch(`${BASE}/__test/d1?fail=${mode}`, { method: "POST" }),
     rows: async () => (await db.prepare("SELECT * FROM sessions ORDER BY created_at").all()).results,
+    /** Analytics Engine data points written since the last call: [{indexes, blobs, doubles}]. */
+    metrics: async () => (await mf.dispatchFetch(`${BASE}/__test/metrics`)).json(),
     /** Queue producer calls since the last call: [{method, count}]. */
     queueLog: async () => (await mf.dispatchFetch(`${BASE}/__test/queue`)).json(),
     failQueue: async (on) => mf.dispatchFetch(`${BASE}/__test/queue?fail=${on ? 1 : 0}`, { method: "POST" }),
