@@ -5,6 +5,9 @@ use crate::lifetime::Lifetime;
 use crate::session::Record;
 use crate::time::Timestamp;
 
+/// The shortest idle timeout a custom lifetime gets, in seconds.
+pub const MIN_CUSTOM_IDLE_SECS: i64 = 60;
+
 /// The expiry rules, from SESSION_TIMEOUT_MINUTES, SESSION_ABSOLUTE_TIMEOUT_MINUTES,
 /// SESSION_RENEW_AFTER_SECONDS, SESSION_REMEMBER_MINUTES, SESSION_MAX_IDLE_MINUTES and
 /// SESSION_MAX_ABSOLUTE_MINUTES.
@@ -50,23 +53,42 @@ impl ExpiryPolicy {
     /// (created, or given a lifetime by the origin): both timers run from `now`.
     #[must_use]
     pub fn start(&self, lifetime: Lifetime, now: Timestamp) -> (Timestamp, Option<Timestamp>) {
+        self.start_at(lifetime, now, now)
+    }
+
+    /// `(expires_at, absolute_expires_at)` of a session given `lifetime` at `now` whose
+    /// absolute timer runs from `anchor` (its login, or its creation): the idle timer
+    /// restarts, the absolute one never does without a login, so re-sending a lifetime
+    /// cannot keep a session alive past its cap.
+    #[must_use]
+    pub fn start_at(
+        &self,
+        lifetime: Lifetime,
+        anchor: Timestamp,
+        now: Timestamp,
+    ) -> (Timestamp, Option<Timestamp>) {
         let absolute_secs = self.absolute_of(lifetime);
-        let absolute = (absolute_secs > 0).then(|| now.plus(absolute_secs));
+        let absolute = (absolute_secs > 0).then(|| anchor.plus(absolute_secs));
         (cap(now.plus(self.idle_of(lifetime)), absolute), absolute)
     }
 
-    /// The idle timeout of a session with `lifetime`, in seconds, within the bounds.
+    /// The idle timeout of a session with `lifetime`, in seconds, within the bounds; a
+    /// custom one is at least [`MIN_CUSTOM_IDLE_SECS`] (shorter would cost a renewal
+    /// write on nearly every request).
     #[must_use]
     pub fn idle_of(&self, lifetime: Lifetime) -> i64 {
         match lifetime {
             Lifetime::Default | Lifetime::Browser => self.idle_secs,
             Lifetime::Remember => self.remember_secs.min(self.max_idle_secs),
-            Lifetime::Custom { idle_secs, .. } => idle_secs.min(self.max_idle_secs),
+            Lifetime::Custom { idle_secs, .. } => idle_secs
+                .max(MIN_CUSTOM_IDLE_SECS)
+                .min(self.max_idle_secs.max(MIN_CUSTOM_IDLE_SECS)),
         }
     }
 
     /// The absolute timeout of a session with `lifetime`, in seconds (0 = none), within
-    /// the bounds: a custom one without its own is the default one.
+    /// the bounds: a custom one without its own is the default one; `remember` is the
+    /// bound, or the default one when there is no bound (never none).
     #[must_use]
     pub fn absolute_of(&self, lifetime: Lifetime) -> i64 {
         let bound = |secs: i64| match (self.max_absolute_secs, secs) {
@@ -76,7 +98,8 @@ impl ExpiryPolicy {
         };
         match lifetime {
             Lifetime::Default | Lifetime::Browser => self.absolute_secs,
-            Lifetime::Remember => self.max_absolute_secs,
+            Lifetime::Remember if self.max_absolute_secs > 0 => self.max_absolute_secs,
+            Lifetime::Remember => self.absolute_secs,
             Lifetime::Custom { absolute_secs, .. } => {
                 bound(absolute_secs.unwrap_or(self.absolute_secs))
             }
@@ -298,6 +321,31 @@ mod tests {
         assert!(
             POLICY.is_expired(&r, r.expires_at),
             "still expires server-side"
+        );
+    }
+
+    #[test]
+    fn remember_without_a_bound_keeps_the_default_cap_and_custom_idles_have_a_floor() {
+        let unbounded = ExpiryPolicy {
+            max_absolute_secs: 0,
+            ..BOUNDED
+        };
+        assert_eq!(
+            unbounded.absolute_of(Lifetime::Remember),
+            7200,
+            "never none"
+        );
+        let custom = |idle_secs| Lifetime::Custom {
+            idle_secs,
+            absolute_secs: None,
+        };
+        assert_eq!(BOUNDED.idle_of(custom(1)), MIN_CUSTOM_IDLE_SECS);
+        assert_eq!(BOUNDED.idle_of(custom(90)), 90);
+        let t0 = Timestamp::from_unix(0);
+        assert_eq!(
+            BOUNDED.start_at(Lifetime::Remember, t0, t0.plus(500)),
+            (t0.plus(500 + 86_400), Some(t0.plus(604_800))),
+            "the idle timer from now, the cap from the anchor"
         );
     }
 

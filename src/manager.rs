@@ -282,9 +282,19 @@ impl<S: Store> SessionManager<S> {
         // A reauthentication writes only for a session with a user (an anonymous one has
         // no auth time to refresh).
         let reauthenticated = p.reauthenticated && current.user_id.is_some();
-        // A new lifetime restarts both timers now; it replaces a renewal.
-        let lifetime = p.lifetime.map(|lifetime| {
-            let (expires_at, absolute_expires_at) = self.policy.start(lifetime, now);
+        // A new lifetime restarts the idle timer now (it replaces a renewal); the
+        // absolute one runs from the login: this response's, else the stored one (or the
+        // creation). The lifetime the session already has, without a login, is nothing
+        // to write (an origin re-sending it on every response).
+        let lifetime = p
+            .lifetime
+            .filter(|l| *l != current.lifetime || p.login.is_some());
+        let lifetime = lifetime.map(|lifetime| {
+            let anchor = match p.login {
+                Some(_) => now,
+                None => current.auth_time.unwrap_or(current.created_at),
+            };
+            let (expires_at, absolute_expires_at) = self.policy.start_at(lifetime, anchor, now);
             (
                 NewLifetime {
                     lifetime,

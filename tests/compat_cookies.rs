@@ -72,6 +72,7 @@ fn reference_cookies_verify_and_are_minted_the_same() {
                 user_id: Some("alice".into()),
                 issued_at: T,
                 absolute_expires_at: Some(T.plus(604_800)),
+                lifetime: None,
             },
         ),
         (
@@ -80,6 +81,7 @@ fn reference_cookies_verify_and_are_minted_the_same() {
                 user_id: None,
                 issued_at: T,
                 absolute_expires_at: None,
+                lifetime: None,
             },
         ),
     ] {

@@ -10,6 +10,7 @@
 
 use super::key::{KeyUse, Keyring};
 use super::{sealed, CookieError};
+use crate::lifetime::Lifetime;
 use crate::protocol::MAX_USER_ID_LEN;
 use crate::session::SessionId;
 use crate::time::Timestamp;
@@ -38,6 +39,11 @@ pub struct Snapshot {
         with = "unix_opt"
     )]
     pub absolute_expires_at: Option<Timestamp>,
+    /// The session's lifetime in its stored form, when not the default (absent in
+    /// cookies of earlier versions): through an outage a `browser` session's cookie
+    /// keeps no `Max-Age` and a short lifetime stays short.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<String>,
 }
 
 impl Snapshot {
@@ -50,6 +56,14 @@ impl Snapshot {
         window > 0
             && (-60..=window).contains(&age)
             && self.absolute_expires_at.is_none_or(|a| now < a)
+    }
+}
+
+impl Snapshot {
+    /// The session's lifetime (the default one when absent or unreadable).
+    #[must_use]
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime::from_column(self.lifetime.as_deref())
     }
 }
 
@@ -147,6 +161,7 @@ mod tests {
             user_id: Some("alice".into()),
             issued_at: Timestamp::from_unix(1_800_000_000),
             absolute_expires_at: Some(Timestamp::from_unix(1_800_003_600)),
+            lifetime: None,
         }
     }
 
@@ -188,6 +203,7 @@ mod tests {
             user_id: None,
             issued_at: Timestamp::from_unix(5),
             absolute_expires_at: None,
+            lifetime: None,
         };
         let v = encode(&keys, "session_id", &id(), &anon);
         assert_eq!(
@@ -294,6 +310,7 @@ mod tests {
                     user_id,
                     issued_at: Timestamp::from_unix(t),
                     absolute_expires_at: a.map(Timestamp::from_unix),
+                    lifetime: None,
                 })
         }
 

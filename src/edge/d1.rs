@@ -140,7 +140,7 @@ impl D1Store {
         except: &SessionId,
         keep: u32,
         now: Timestamp,
-    ) -> Result<(u64, Vec<SessionId>), StoreError> {
+    ) -> Result<(u64, Evicted), StoreError> {
         let args = [
             user.into(),
             except.to_string().into(),
@@ -157,8 +157,12 @@ impl D1Store {
             return Err(StoreError::Backend("D1 batch answered out of shape".into()));
         };
         let changes = written.meta().map_err(backend)?.and_then(|m| m.changes);
-        let rows: Vec<Ended> = evicted.results().map_err(backend)?;
-        let ids = rows.iter().filter_map(|r| r.id.parse().ok()).collect();
+        // The batch committed: an answer that does not decode is the eviction's failure,
+        // not the login's (which landed).
+        let ids = evicted
+            .results::<Ended>()
+            .map(|rows| rows.iter().filter_map(|r| r.id.parse().ok()).collect())
+            .map_err(backend);
         Ok((changes.unwrap_or(0) as u64, ids))
     }
 
@@ -241,7 +245,7 @@ impl Store for D1Store {
         let write = self.statement(sql::INSERT, &self.insert_args(r))?;
         match self.evicting(write, user, &r.id, keep, now).await? {
             (0, _) => Err(StoreError::Revoked(r.id)),
-            (_, evicted) => Ok(Ok(evicted)),
+            (_, evicted) => Ok(evicted),
         }
     }
 
@@ -256,7 +260,7 @@ impl Store for D1Store {
         let id = u.new_id.unwrap_or(u.id);
         match self.evicting(write, user, &id, keep, u.now).await? {
             (0, _) => Ok(None),
-            (_, evicted) => Ok(Some(Ok(evicted))),
+            (_, evicted) => Ok(Some(evicted)),
         }
     }
 

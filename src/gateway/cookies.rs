@@ -23,13 +23,17 @@ impl<S: Store> Exchange<'_, S> {
             }
             CookieChange::Clear => out.push(set_cookie::clear(&cfg.cookie)),
         }
+        // The pending cookie of a session that ends with the browser ends with it too.
+        let browser = self
+            .session
+            .record()
+            .is_some_and(|r| r.lifetime.ends_with_browser());
+        let pending_age = (!browser).then_some(cfg.expiry.idle_secs);
         match self.pending_cookie() {
             Outgoing::Keep => {}
-            Outgoing::Set(value) => out.push(set_cookie::set(
-                &cfg.pending_cookie,
-                &value,
-                Some(cfg.expiry.idle_secs),
-            )),
+            Outgoing::Set(value) => {
+                out.push(set_cookie::set(&cfg.pending_cookie, &value, pending_age));
+            }
             Outgoing::Clear => out.push(set_cookie::clear(&cfg.pending_cookie)),
         }
         out
@@ -88,6 +92,7 @@ impl<S: Store> Exchange<'_, S> {
             user_id: self.session.user_id().map(str::to_owned),
             issued_at: self.cx.now,
             absolute_expires_at: self.session.record().and_then(|r| r.absolute_expires_at),
+            lifetime: self.session.record().and_then(|r| r.lifetime.to_column()),
         };
         Some(reference::encode(
             &cfg.keys,

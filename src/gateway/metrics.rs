@@ -84,7 +84,21 @@ impl Metric {
             commands: commands.names().join(","),
             renewed: any(|s| matches!(s, Signal::Renewed { .. })),
             created: any(|s| matches!(s, Signal::Created { .. })),
-            login: commands.login.is_some(),
+            // A login that landed: the session moved to a new id, or was created, with
+            // a user (a refused or failed one is not counted).
+            login: commands.login.is_some()
+                && any(|s| {
+                    matches!(
+                        s,
+                        Signal::Cycled {
+                            user_id: Some(_),
+                            ..
+                        } | Signal::Created {
+                            user_id: Some(_),
+                            ..
+                        }
+                    )
+                }),
             session: session
                 .and_then(|id| id.to_string().get(..8).map(str::to_owned))
                 .unwrap_or_default(),
@@ -140,7 +154,7 @@ mod tests {
         let signals = [
             Signal::Created {
                 session_id: id,
-                user_id: None,
+                user_id: Some("ann".into()),
             },
             Signal::Renewed {
                 session_id: id,
@@ -151,6 +165,8 @@ mod tests {
         assert_eq!(m.session, id.to_string()[..8]);
         assert_eq!(m.commands, "update,login,reauthenticated,lifetime");
         assert!(m.renewed && m.created && m.login);
+        let refused = Metric::of(StoreLabel::D1, false, &[], &cmds, None);
+        assert!(!refused.login, "a login that did not land is not counted");
         let quiet = Metric::of(StoreLabel::D1, true, &[], &Commands::default(), None);
         assert_eq!(quiet.session, "");
         assert_eq!(quiet.commands, "");

@@ -311,10 +311,11 @@ impl Context<'_> {
             self.journal.log(Level::Warn, "fallback_refused", fields);
             return Resolution::Unavailable(Some(d1));
         }
-        if let Some(r) = reference
-            .as_ref()
-            .filter(|r| !r.snapshot.usable(now, cfg.fallback_window_secs))
-        {
+        if let Some(r) = reference.as_ref().filter(|r| {
+            // Never longer than the session's own idle timeout.
+            let idle = cfg.expiry.idle_of(r.snapshot.lifetime());
+            !r.snapshot.usable(now, cfg.fallback_window_secs.min(idle))
+        }) {
             let age = now.seconds_since(r.snapshot.issued_at);
             let fields = json!({ "session_id": r.id.to_string(), "snapshot_age": age });
             self.journal.log(Level::Warn, "fallback_refused", fields);
@@ -334,8 +335,9 @@ impl Context<'_> {
             });
         }
         let current = reference.map(|r| {
-            let expires_at = now.plus(cfg.expiry.idle_secs);
-            snapshot_record(r.id, r.snapshot.user_id, expires_at, now)
+            let lifetime = r.snapshot.lifetime();
+            let expires_at = now.plus(cfg.expiry.idle_of(lifetime));
+            snapshot_record(r.id, r.snapshot.user_id, expires_at, lifetime, now)
         });
         Resolution::Fallback { current, carried }
     }

@@ -49,6 +49,10 @@ impl<'k> FallbackStore<'k> {
             (Some(Deferred::Delete(_)), _) => None,
             (Some(Deferred::Update(u)), Some(mut r)) => {
                 u.changes.apply(&mut r.data);
+                if let Some(new) = u.lifetime {
+                    r.lifetime = new.lifetime;
+                    r.absolute_expires_at = new.absolute_expires_at;
+                }
                 Some(r)
             }
             (_, current) => current,
@@ -162,13 +166,14 @@ impl Store for FallbackStore<'_> {
     }
 }
 
-/// A session as the snapshot describes it: id and user; data, times and the auth time
-/// unknown until D1 answers.
+/// A session as the snapshot describes it: id, user and lifetime; data, times and the
+/// auth time unknown until D1 answers.
 #[must_use]
 pub fn snapshot_record(
     id: SessionId,
     user_id: Option<String>,
     expires_at: Timestamp,
+    lifetime: Lifetime,
     now: Timestamp,
 ) -> Record {
     Record {
@@ -182,8 +187,7 @@ pub fn snapshot_record(
         version: 0,
         // The snapshot does not carry it: a fresh-only path asks for a new login.
         auth_time: None,
-        // Nor the lifetime: the default one until D1 answers.
-        lifetime: Lifetime::Default,
+        lifetime,
     }
 }
 
@@ -230,7 +234,7 @@ mod tests {
         r.expires_at = T.plus(600);
         block_on(d1.insert(&r)).unwrap();
         // Two requests during the outage, each carrying the pending cookie of the last.
-        let snapshot = snapshot_record(r.id, Some("ann".into()), T.plus(600), T);
+        let snapshot = snapshot_record(r.id, Some("ann".into()), T.plus(600), Lifetime::Default, T);
         let first = FallbackStore::new(keys(), "p", Some(snapshot.clone()), None, T);
         let u1 = Update {
             id: r.id,
@@ -305,7 +309,13 @@ mod tests {
         let store = FallbackStore::new(
             keys(),
             "p",
-            Some(snapshot_record(r.id, None, T.plus(60), T)),
+            Some(snapshot_record(
+                r.id,
+                None,
+                T.plus(60),
+                Lifetime::Default,
+                T,
+            )),
             None,
             T,
         );

@@ -16,7 +16,67 @@ per_store!(
     a_bad_lifetime_is_signalled_and_the_login_still_applies,
     steady_state_of_a_remembered_session_is_one_read_and_no_write,
     a_lifetime_waits_in_the_pending_cookie_through_an_outage,
+    re_sending_a_lifetime_writes_nothing_and_never_moves_the_cap,
+    through_an_outage_a_session_keeps_its_lifetime,
 );
+
+fn through_an_outage_a_session_keeps_its_lifetime<S: Store>(d1: &Flaky<S>) {
+    let mut c = Client::new(d1, &BOUNDS);
+    c.send(0, login_with("ann", "browser"));
+    d1.failing(super::Fail::All);
+    let out = c.send(60, Reply::update(r#"{"cart":[1]}"#));
+    assert_eq!(out.label, crate::protocol::StoreLabel::CookieFallback);
+    assert!(!out.set_cookies.is_empty());
+    for cookie in &out.set_cookies {
+        assert_eq!(
+            max_age(cookie),
+            None,
+            "still ends with the browser: {cookie}"
+        );
+    }
+    d1.failing(super::Fail::Nothing);
+    let mut r = Client::new(d1, &BOUNDS);
+    r.send(0, login_with("bo", "remember"));
+    d1.failing(super::Fail::All);
+    r.send(60, Reply::update(r#"{"cart":[1]}"#));
+    let Some(crate::write::Deferred::Update(u)) = r.deferred() else {
+        panic!("an update kept for D1")
+    };
+    assert_eq!(
+        u.expires_at,
+        T0.plus(60 + DAY),
+        "its own idle timeout, not the default"
+    );
+}
+
+fn re_sending_a_lifetime_writes_nothing_and_never_moves_the_cap<S: Store>(d1: &Flaky<S>) {
+    let (mut c, id) = Client::logged_in(d1, &BOUNDS, "ann");
+    let remember = || Reply {
+        lifetime: Some("remember"),
+        ..Reply::OK
+    };
+    // Chosen after the login: the cap counts from the login.
+    c.send(100, remember());
+    let row = d1.row(id).expect("stored");
+    assert_eq!(row.lifetime, Lifetime::Remember);
+    assert_eq!(row.absolute_expires_at, Some(T0.plus(7 * DAY)));
+    d1.ops();
+    // An origin echoing it on every response: no write, no cookie.
+    let again = c.send(110, remember());
+    assert_eq!(d1.ops(), (1, 0), "one read, no write");
+    assert!(again.set_cookies.is_empty());
+    // Switching back and forth never pushes the cap past the login's.
+    c.send(
+        20 * 3600,
+        Reply {
+            lifetime: Some("600,99999999"),
+            ..Reply::OK
+        },
+    );
+    c.send(40 * 3600, remember());
+    let row = d1.row(id).expect("stored");
+    assert_eq!(row.absolute_expires_at, Some(T0.plus(7 * DAY)));
+}
 
 /// Remember for a day, within bounds of 2 days idle and 3 days absolute.
 const BOUNDS: [(&str, &str); 3] = [
@@ -157,7 +217,11 @@ fn a_lifetime_waits_in_the_pending_cookie_through_an_outage<S: Store>(d1: &Flaky
     c.send(20, Reply::OK);
     let row = d1.row(id).expect("written back");
     assert_eq!(row.lifetime, Lifetime::Remember);
-    assert_eq!(row.absolute_expires_at, Some(T0.plus(10 + 7 * DAY)));
+    assert_eq!(
+        row.absolute_expires_at,
+        Some(T0.plus(7 * DAY)),
+        "from the login, not from the command"
+    );
 }
 
 #[test]
