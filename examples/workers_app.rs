@@ -56,6 +56,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     user_id: session.user_id().map(str::to_owned),
                     issued_at: now,
                     absolute_expires_at: session.record().and_then(|r| r.absolute_expires_at),
+                    lifetime: session.record().and_then(|r| r.lifetime.to_column()),
                 },
             ),
             max_age,
