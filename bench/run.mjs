@@ -1,108 +1,149 @@
-// Throughput of the hot path on local workerd (Miniflare), against the origin alone and a
-// JS pass-through worker. Numbers from one machine: compare rows, not absolutes.
-//   node bench/run.mjs [seconds per scenario] [connections]
-import autocannon from "autocannon";
-import { createServer } from "node:http";
-import { createHmac } from "node:crypto";
+// sessiongate against the JS a team would write instead, on local workerd (issue 13).
+// Each row is one worker in its own Miniflare (one workerd process) with a socket bound
+// straight to it, all in front of one local origin (nginx; the Node origin when nginx is
+// missing). wrk loads each row in turn with browser-like headers, the order rotated every
+// repetition; the table holds the median. Numbers from one machine: compare rows.
+//   node bench/run.mjs [--seconds 8] [--reps 3] [--connections 16] [--threads 2]
+//                      [--only REGEX] [--crossings 200] [--out artifacts/bench.md]
+// Keep --seconds under 60: the session cookies are minted before each measurement and
+// must stay inside the renewal throttle for the steady state to be measured.
+import { parseArgs } from "node:util";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import path from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import { migrate } from "../tests/support/migrations.mjs";
-import path from "node:path";
 import { ROOT, SECRET } from "../tests/support/harness.mjs";
+import { bundle } from "./peers/bundle.mjs";
+import { startOrigin } from "./origin.mjs";
+import { loadWith } from "./wrk.mjs";
+import { cpuSeconds, machine, workerdPids } from "./machine.mjs";
+import { crossings } from "./crossings/measure.mjs";
+import { report } from "./report.mjs";
 
-const duration = Number(process.argv[2] ?? 10);
-const connections = Number(process.argv[3] ?? 10);
-
-const origin = createServer((req, res) => {
-  req.resume();
-  req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end("ok\n"));
-});
-await new Promise((r) => origin.listen(0, "127.0.0.1", r));
-const originUrl = `http://127.0.0.1:${origin.address().port}`;
-
-const JS_PASSTHROUGH = `export default {
-  async fetch(request, env) {
-    const url = new URL(request.url);
-    const headers = new Headers(request.headers);
-    for (const name of [...headers.keys()]) if (name.startsWith("x-session-")) headers.delete(name);
-    return fetch(env.ORIGIN_URL + url.pathname + url.search,
-      { method: request.method, headers, body: request.body, redirect: "manual" });
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "8" },
+    reps: { type: "string", default: "3" },
+    connections: { type: "string", default: "16" },
+    threads: { type: "string", default: "2" },
+    only: { type: "string" },
+    crossings: { type: "string", default: "200" },
+    out: { type: "string", default: path.join(ROOT, "artifacts/bench.md") },
   },
-};`;
+});
+const seconds = Number(opt.seconds);
+const reps = Number(opt.reps);
+const load = { connections: Number(opt.connections), threads: Number(opt.threads) };
+
+/** What a Chrome navigation sends (besides its cookies). */
+const BROWSER = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36",
+  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8",
+  "accept-language": "en-US,en;q=0.9,de;q=0.8",
+  "accept-encoding": "gzip, deflate, br, zstd",
+  "sec-fetch-site": "same-origin",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-dest": "document",
+  "sec-fetch-user": "?1",
+  "upgrade-insecure-requests": "1",
+};
+/** Cookies of the site's own that every browser sends along (the gateway forwards them). */
+const SITE_COOKIES = "_ga=GA1.1.1234567890.1764000000; theme=dark; consent=analytics";
+const PATH = "/cart?page=1";
+
+const origin = await startOrigin();
+console.error(`origin: ${origin.kind} at ${origin.url}`);
+
+const peer = (name, extra = {}) => async () => ({ modules: true, script: await bundle(name), ...extra,
+  bindings: { ORIGIN_URL: origin.url, SESSION_SECRET: SECRET } });
+const gate = (vars) => async () => ({
+  modules: [
+    { type: "ESModule", path: path.join(ROOT, "build/index.js") },
+    { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+  ],
+  modulesRoot: ROOT,
+  d1Databases: { SESSIONS_DB: "bench" },
+  queueProducers: { SESSION_SIGNALS: "bench-signals" },
+  queueConsumers: { "bench-signals": { maxBatchSize: 100, maxBatchTimeout: 1 } },
+  bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, ORIGIN_URL: origin.url, ...vars },
+});
+const d1 = { d1Databases: { SESSIONS_DB: "bench" } };
+
+// `login`: the row's session cookie is minted through the worker (GET /login) before each
+// measurement; nginx's /login answers with the commands that log sessiongate in.
+const ROWS = [
+  { key: "passthrough", label: "JS pass-through worker (the runtime's floor)", options: peer("passthrough") },
+  { key: "hono-sessions", label: "hono + hono-sessions (encrypted cookie session)", options: peer("hono-sessions"), login: true },
+  { key: "hono-hmac", label: "hono + WebCrypto HMAC session id, by hand", options: peer("hono-hmac"), login: true },
+  { key: "hono-hmac-d1", label: "the same + one D1 read by primary key", options: peer("hono-hmac-d1", d1), login: true },
+  { key: "sg-none", label: "sessiongate, no session", options: gate({}) },
+  { key: "sg-cookie", label: "sessiongate, cookie store, valid session", options: gate({ SESSION_STORE: "cookie" }), login: true },
+  { key: "sg-cookie-off", label: "sessiongate, cookie store, valid session, signals off", options: gate({ SESSION_STORE: "cookie", SESSION_SIGNAL_FILTER: "none" }), login: true },
+  { key: "sg-d1-off", label: "sessiongate, D1, valid session, signals off", options: gate({ SESSION_SIGNAL_FILTER: "none" }), login: true },
+  { key: "sg-d1", label: "sessiongate, D1, valid session, default signals", options: gate({}), login: true },
+].filter((r) => !opt.only || new RegExp(opt.only).test(r.key));
 
 async function serve(options) {
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      host: "127.0.0.1",
-      port: 0,
-      compatibilityDate: "2026-11-01",
-      handleStructuredLogs: () => {}, // the worker's JSON log lines: not the subject here
-      ...options,
-    }),
-  );
-  const url = await mf.ready;
-  return { mf, url: url.href.replace(/\/$/, "") };
+  const before = new Set(workerdPids());
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    compatibilityDate: "2026-11-01",
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+    handleStructuredLogs: () => {}, // the workers' log lines: not the subject here
+    ...options,
+  }));
+  await mf.ready;
+  const url = (await mf.unsafeGetDirectURL()).href.replace(/\/$/, "");
+  if (options.d1Databases) await migrate(await mf.getD1Database("SESSIONS_DB"), ROOT);
+  return { mf, url, pids: workerdPids().filter((p) => !before.has(p)) };
 }
 
-function gatewayOptions(vars) {
-  return {
-    modules: [
-      { type: "ESModule", path: path.join(ROOT, "build/index.js") },
-      { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
-    ],
-    modulesRoot: ROOT,
-    d1Databases: { SESSIONS_DB: "bench" },
-    queueProducers: { SESSION_SIGNALS: "bench-signals" },
-    queueConsumers: { "bench-signals": { maxBatchSize: 100, maxBatchTimeout: 1 } },
-    bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, SESSION_COOKIE_NAME: "session_id", ORIGIN_URL: originUrl, ...vars },
-  };
+/** The Cookie header of a browser that logged in through `url` (site cookies included). */
+async function login(url) {
+  const res = await fetch(`${url}/login`, { headers: { ...BROWSER, cookie: SITE_COOKIES } });
+  await res.arrayBuffer();
+  // By name, the last one wins (hono-sessions sets its cookie twice on a first request).
+  const jar = new Map(res.headers.getSetCookie().map((c) => c.split(";")[0].split(/=(.*)/s)));
+  if (res.status >= 400 || jar.size === 0) throw new Error(`login at ${url}: ${res.status}, no Set-Cookie`);
+  return [SITE_COOKIES, ...[...jar].map(([k, v]) => `${k}=${v}`)].join("; ");
 }
 
-async function migrated(mf) {
-  const db = await mf.getD1Database("SESSIONS_DB");
-  await migrate(db, ROOT);
-  return db;
+async function measure(row, duration) {
+  const cookie = row.login ? await login(row.url) : SITE_COOKIES;
+  const before = cpuSeconds(row.pids);
+  const r = await loadWith(`${row.url}${PATH}`, { ...BROWSER, cookie }, { ...load, seconds: duration });
+  const cpu = cpuSeconds(row.pids) - before;
+  return { ...r, cpuUsPerReq: r.requests ? (cpu / r.requests) * 1e6 : NaN };
 }
 
-/** A session row and its reference cookie, made directly. */
-async function seed(db) {
-  const id = "5e55e55e-0000-4000-8000-000000000001";
-  const t = Math.floor(Date.now() / 1000);
-  await db.prepare("INSERT INTO sessions (id, user_id, data, created_at, expires_at, updated_at) VALUES (?1, 'bench', ?2, ?3, ?4, ?3)")
-    .bind(id, JSON.stringify({ cart: ["a", "b", "c"], theme: "dark" }), t, t + 3 * 3600).run();
-  const key = createHmac("sha256", SECRET).update("sessiongate/v1/cookie").digest();
-  const snap = Buffer.from(JSON.stringify({ u: "bench", t })).toString("base64url");
-  const mac = createHmac("sha256", key).update(`sessiongate-ref-v1\0session_id\0${id}\0${snap}`).digest("base64url");
-  return `session_id=${id}.${snap}.${mac}`;
+const started = { load: loadavg(), at: new Date().toISOString() };
+for (const row of ROWS) Object.assign(row, await serve(await row.options()), { runs: [] });
+console.error(`rows: ${ROWS.length}, ${reps} x ${seconds} s each, wrk -t${load.threads} -c${load.connections}`);
+for (const row of ROWS) await measure(row, 1); // warm: JIT, wasm compiled, D1 opened
+for (let rep = 0; rep < reps; rep++) {
+  const shift = Math.floor((rep * ROWS.length) / reps);
+  const order = ROWS.map((_, i) => ROWS[(i + shift) % ROWS.length]);
+  for (const row of order) {
+    const run = await measure(row, seconds);
+    row.runs.push(run);
+    console.error(`rep ${rep + 1}: ${row.key} ${Math.round(run.rps)} req/s, p99 ${run.p99Ms} ms, ` +
+      `${run.cpuUsPerReq.toFixed(0)} us CPU/req${run.errors ? `, ${run.errors} errors` : ""}`);
+  }
 }
+for (const row of ROWS) await row.mf.dispose();
 
-async function measure(name, url, headers = {}) {
-  const r = await autocannon({ url: `${url}/bench?x=1`, connections, duration, headers });
-  const row = { scenario: name, "req/s": Math.round(r.requests.average), "p50 ms": r.latency.p50, "p99 ms": r.latency.p99, errors: r.errors + r.non2xx };
-  console.log(JSON.stringify(row));
-  return row;
-}
+const counted = Number(opt.crossings) > 0
+  ? await crossings({ originUrl: origin.url, n: Number(opt.crossings), headers: BROWSER, siteCookies: SITE_COOKIES, path: PATH, serve, login })
+  : null;
+await origin.stop();
 
-const rows = [];
-rows.push(await measure("origin alone", originUrl));
-const js = await serve({ modules: true, script: JS_PASSTHROUGH, bindings: { ORIGIN_URL: originUrl } });
-rows.push(await measure("JS pass-through worker", js.url));
-await js.mf.dispose();
-const gate = await serve(gatewayOptions({}));
-const cookie = await seed(await migrated(gate.mf));
-rows.push(await measure("sessiongate, no session", gate.url));
-rows.push(await measure("sessiongate, D1 session (1 read)", gate.url, { cookie }));
-await gate.mf.dispose();
-// The same without signals: every request above also queues session_data_retrieved,
-// which the consumer writes to the audit table in the same local D1.
-const quiet = await serve(gatewayOptions({ SESSION_SIGNAL_FILTER: "none" }));
-const quietCookie = await seed(await migrated(quiet.mf));
-rows.push(await measure("sessiongate, D1 session, signals off", quiet.url, { cookie: quietCookie }));
-await quiet.mf.dispose();
-const cookieGate = await serve(gatewayOptions({ SESSION_STORE: "cookie" }));
-await migrated(cookieGate.mf);
-const made = await fetch(`${cookieGate.url}/x`, { headers: {} });
-await made.arrayBuffer();
-rows.push(await measure("sessiongate, cookie store, no session", cookieGate.url));
-await cookieGate.mf.dispose();
-origin.close();
-console.table(rows);
+const md = report({
+  rows: ROWS,
+  machine: machine({ origin: origin.kind, started, ended: { load: loadavg(), at: new Date().toISOString() } }),
+  method: { seconds, reps, ...load, path: PATH },
+  crossings: counted,
+});
+mkdirSync(path.dirname(opt.out), { recursive: true });
+writeFileSync(opt.out, md);
+console.log(md);
+console.error(`written to ${path.relative(process.cwd(), opt.out)}`);
