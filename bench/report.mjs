@@ -75,7 +75,8 @@ export function report({ rows, machine, method, crossings }) {
     "| row | req/s | each rep | p50 ms | p99 ms | x pass-through | x peer | CPU us/req |",
     "|---|---:|---|---:|---:|---:|---|---:|");
   for (const [key, s] of Object.entries(by)) {
-    const peer = PEER[key] && by[PEER[key]] ? `${fmt(ratio(s.rps, by[PEER[key]].rps), 2)}x ${PEER[key]}` : "";
+    const other = by[`${key}-base`] ? `${key}-base` : PEER[key];
+    const peer = other && by[other] ? `${fmt(ratio(s.rps, by[other].rps), 2)}x ${other}` : "";
     out.push(`| ${s.label} | ${fmt(s.rps)} | ${s.each.join(", ")} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(ratio(s.rps, base), 2)} | ${peer} | ${fmt(s.cpu)} |`);
   }
   const errors = Object.entries(by).filter(([, s]) => s.errors);

@@ -5,6 +5,7 @@
 // repetition; the table holds the median. Numbers from one machine: compare rows.
 //   node bench/run.mjs [--seconds 8] [--reps 3] [--connections 16] [--threads 2]
 //                      [--only REGEX] [--crossings 200] [--out artifacts/bench.md]
+//                      [--baseline DIR: a copy of an earlier build/, its rows interleaved]
 // Keep --seconds under 60: the session cookies are minted before each measurement and
 // must stay inside the renewal throttle for the steady state to be measured.
 import { parseArgs } from "node:util";
@@ -30,6 +31,7 @@ const { values: opt } = parseArgs({
     only: { type: "string" },
     crossings: { type: "string", default: "200" },
     out: { type: "string", default: path.join(ROOT, "artifacts/bench.md") },
+    baseline: { type: "string" },
   },
 });
 const seconds = Number(opt.seconds);
@@ -57,12 +59,12 @@ console.error(`origin: ${origin.kind} at ${origin.url}`);
 
 const peer = (name, extra = {}) => async () => ({ modules: true, script: await bundle(name), ...extra,
   bindings: { ORIGIN_URL: origin.url, SESSION_SECRET: SECRET } });
-const gate = (vars) => async () => ({
+const gate = (vars, build = path.join(ROOT, "build")) => async () => ({
   modules: [
-    { type: "ESModule", path: path.join(ROOT, "build/index.js") },
-    { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+    { type: "ESModule", path: path.join(build, "index.js") },
+    { type: "CompiledWasm", path: path.join(build, "index_bg.wasm") },
   ],
-  modulesRoot: ROOT,
+  modulesRoot: build,
   d1Databases: { SESSIONS_DB: "bench" },
   queueProducers: { SESSION_SIGNALS: "bench-signals" },
   queueConsumers: { "bench-signals": { maxBatchSize: 100, maxBatchTimeout: 1 } },
@@ -72,17 +74,27 @@ const d1 = { d1Databases: { SESSIONS_DB: "bench" } };
 
 // `login`: the row's session cookie is minted through the worker (GET /login) before each
 // measurement; nginx's /login answers with the commands that log sessiongate in.
+// `gate`: a sessiongate row's vars (left unset: the defaults).
 const ROWS = [
   { key: "passthrough", label: "JS pass-through worker (the runtime's floor)", options: peer("passthrough") },
   { key: "hono-sessions", label: "hono + hono-sessions (encrypted cookie session)", options: peer("hono-sessions"), login: true },
   { key: "hono-hmac", label: "hono + WebCrypto HMAC session id, by hand", options: peer("hono-hmac"), login: true },
   { key: "hono-hmac-d1", label: "the same + one D1 read by primary key", options: peer("hono-hmac-d1", d1), login: true },
-  { key: "sg-none", label: "sessiongate, no session", options: gate({}) },
-  { key: "sg-cookie", label: "sessiongate, cookie store, valid session", options: gate({ SESSION_STORE: "cookie" }), login: true },
-  { key: "sg-cookie-off", label: "sessiongate, cookie store, valid session, signals off", options: gate({ SESSION_STORE: "cookie", SESSION_SIGNAL_FILTER: "none" }), login: true },
-  { key: "sg-d1-off", label: "sessiongate, D1, valid session, signals off", options: gate({ SESSION_SIGNAL_FILTER: "none" }), login: true },
-  { key: "sg-d1", label: "sessiongate, D1, valid session, default signals", options: gate({}), login: true },
+  { key: "sg-none", label: "sessiongate, no session", gate: {} },
+  { key: "sg-cookie", label: "sessiongate, cookie store, valid session", gate: { SESSION_STORE: "cookie" }, login: true },
+  { key: "sg-cookie-off", label: "sessiongate, cookie store, valid session, signals off", gate: { SESSION_STORE: "cookie", SESSION_SIGNAL_FILTER: "none" }, login: true },
+  { key: "sg-d1-off", label: "sessiongate, D1, valid session, signals off", gate: { SESSION_SIGNAL_FILTER: "none" }, login: true },
+  { key: "sg-d1", label: "sessiongate, D1, valid session, default signals", gate: {}, login: true },
 ].filter((r) => !opt.only || new RegExp(opt.only).test(r.key));
+for (const row of ROWS) row.options ??= gate(row.gate);
+// --baseline DIR: every sessiongate row again on an earlier build (a copy of its build/),
+// interleaved with the current one: a change's before and after under the same load.
+if (opt.baseline) {
+  for (const row of ROWS.filter((r) => r.gate)) {
+    const build = path.resolve(opt.baseline);
+    ROWS.push({ ...row, key: `${row.key}-base`, label: `${row.label} (baseline build)`, options: gate(row.gate, build) });
+  }
+}
 
 async function serve(options) {
   const before = new Set(workerdPids());
