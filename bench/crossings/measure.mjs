@@ -3,6 +3,7 @@
 // the counts divided by n.
 import path from "node:path";
 import { ROOT, SECRET } from "../../tests/support/harness.mjs";
+import { BROWSER, PATH, SITE_COOKIES, login, serve } from "../rows.mjs";
 
 export const CASES = [
   { key: "sg-none", label: "no session", vars: {} },
@@ -11,7 +12,7 @@ export const CASES = [
   { key: "sg-d1", label: "D1, default signals", vars: {}, login: true },
 ];
 
-export async function crossings({ originUrl, n, headers, siteCookies, path: target, serve, login }) {
+export async function crossings(originUrl, n) {
   const out = [];
   for (const c of CASES) {
     const { mf, url } = await serve({
@@ -26,8 +27,8 @@ export async function crossings({ originUrl, n, headers, siteCookies, path: targ
       queueProducers: { SESSION_SIGNALS: "bench-signals" },
       bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, ORIGIN_URL: originUrl, ...c.vars },
     });
-    const cookie = c.login ? await login(url) : siteCookies;
-    const send = async () => (await fetch(`${url}${target}`, { headers: { ...headers, cookie } })).arrayBuffer();
+    const cookie = c.login ? await login(url) : SITE_COOKIES;
+    const send = async () => (await fetch(`${url}${PATH}`, { headers: { ...BROWSER, cookie } })).arrayBuffer();
     await send(); // the isolate's first request parses the configuration: not steady state
     await fetch(`${url}/__bench/crossings`).then((r) => r.arrayBuffer());
     for (let i = 0; i < n; i++) await send();
