@@ -9,7 +9,7 @@ export function count(name) {
 }
 
 // wasm-bindgen names imports `__wbg_<method>_<hash>`: keep the method.
-const short = (name) => name.replace(/^__wbg_/, "").replace(/_[0-9a-f]{16}$/, "");
+const short = (name) => name.replace(/^__wbg_/, "").replace(/_+h?[0-9a-f]{16}$/, "");
 
 function counted(fns, prefix) {
   const out = {};
