@@ -40,10 +40,24 @@ const origin = await startOrigin();
 console.error(`origin: ${origin.kind} at ${origin.url}`);
 const ROWS = rows(origin.url, { only: opt.only, baseline: opt.baseline });
 
+/** Waits until `pids` are idle (under 10 ms of CPU in 250 ms), at most 15 s. */
+async function settle(pids) {
+  for (let i = 0, last = cpuSeconds(pids); i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = cpuSeconds(pids);
+    if (now - last < 0.01) return;
+    last = now;
+  }
+}
+
+// The CPU is read once the row is idle again: work a row's requests leave behind (the
+// queue consumer writing audit rows) is charged to that row, not to the next one.
 async function measure(row, duration) {
   const cookie = row.login ? await login(row.url) : SITE_COOKIES;
+  await settle(row.pids);
   const before = cpuSeconds(row.pids);
   const r = await loadWith(`${row.url}${PATH}`, { ...BROWSER, cookie }, { ...load, seconds: duration });
+  await settle(row.pids);
   const cpu = cpuSeconds(row.pids) - before;
   return { ...r, cpuUsPerReq: r.requests ? (cpu / r.requests) * 1e6 : NaN };
 }
