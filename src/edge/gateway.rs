@@ -166,22 +166,9 @@ pub async fn handle(
     };
     let status = resp.status();
     let rh = resp.headers();
-    // The response's names once; a command is read only when the origin sent it.
-    let present = header_names(&rh);
-    let command = |name: &str| {
-        if listed(&present, name) {
-            rh.get(name)
-        } else {
-            Ok(None)
-        }
-    };
     let n = &cfg.headers;
-    let (update, user_id, action) = (
-        command(&n.update)?,
-        command(&n.user_id)?,
-        command(&n.action)?,
-    );
-    let (revoke, lifetime) = (command(&n.revoke)?, command(&n.lifetime)?);
+    let (update, user_id, action) = (rh.get(&n.update)?, rh.get(&n.user_id)?, rh.get(&n.action)?);
+    let (revoke, lifetime) = (rh.get(&n.revoke)?, rh.get(&n.lifetime)?);
     let commands = RawCommands {
         update: update.as_deref(),
         user_id: user_id.as_deref(),
@@ -194,7 +181,7 @@ pub async fn handle(
         // A WebSocket upgrade passes through as is (the core changed nothing).
         return Ok(resp);
     }
-    finish(resp, &present, n, &set_cookies)
+    finish(resp, n, &set_cookies)
 }
 
 /// Whether the origin at `url` answers a plain `GET /` (for the operator's health
@@ -291,16 +278,11 @@ async fn forward(
 
 /// The origin's response as the client gets it: untouched unless a cookie is set or a
 /// sessiongate header must be removed. A response that sets a cookie is kept out of
-/// shared caches. `present`: the response's header names ([`header_names`]).
-fn finish(
-    resp: Response,
-    present: &str,
-    names: &HeaderNames,
-    set_cookies: &[String],
-) -> Result<Response> {
+/// shared caches.
+fn finish(resp: Response, names: &HeaderNames, set_cookies: &[String]) -> Result<Response> {
     let rh = resp.headers();
     let owned = names.response_owned();
-    let leaks = owned.iter().any(|n| listed(present, n));
+    let leaks = owned.iter().any(|n| rh.has(n).unwrap_or(true));
     if set_cookies.is_empty() && !leaks {
         return Ok(resp);
     }
@@ -328,21 +310,16 @@ fn finish(
 
 /// Deletes every inbound header sessiongate owns: a client can never speak for it.
 fn strip_owned(headers: &Headers, names: &HeaderNames) -> Result<()> {
-    let all = header_names(headers);
-    for k in all.split('\n').filter(|k| names.owns(k)) {
-        headers.delete(k)?;
+    let mut doomed = Vec::new();
+    if let Ok(Some(keys)) = js_sys::try_iter(&headers.keys()) {
+        for key in keys.flatten() {
+            if let Some(k) = key.as_string().filter(|k| names.owns(k)) {
+                doomed.push(k);
+            }
+        }
+    }
+    for k in doomed {
+        headers.delete(&k)?;
     }
     Ok(())
-}
-
-/// The names of `headers` (lowercase, as `Headers` iterates them), one per line, in
-/// three calls into JS: walking the JS iterator from wasm costs four a header (next,
-/// done, value, the string), about 60 for a browser's request. A name never holds `\n`.
-fn header_names(headers: &Headers) -> String {
-    js_sys::Array::from(&headers.keys()).join("\n").into()
-}
-
-/// Whether `name` is among `present` ([`header_names`]), ignoring case as `Headers` does.
-fn listed(present: &str, name: &str) -> bool {
-    present.split('\n').any(|k| k.eq_ignore_ascii_case(name))
 }
