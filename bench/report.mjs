@@ -68,9 +68,9 @@ export function report({ rows, machine, method, crossings }) {
   const out = [];
   out.push("## Machine", "", ...Object.entries(machine).map(([k, v]) => `- ${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`), "");
   out.push("## Method", "",
-    `wrk -t${method.threads} -c${method.connections}, ${method.seconds} s per row per repetition, ${method.reps} repetitions in rotated order, ` +
+    `${method.generator} -t${method.threads} -c${method.connections}, ${method.seconds} s per row per repetition, ${method.reps} repetitions in rotated order, ` +
     `median; GET ${method.path} with browser-like headers (and the row's session cookie, minted through the worker before each measurement). ` +
-    "CPU: utime + stime of the row's workerd process (the worker, and for D1 rows local D1 and the queue consumer) over the measurement, per request.", "");
+    "CPU: utime + stime of the row's workerd process (the worker, local D1, the queue consumer) from the start of the measurement until the process is idle again, per request.", "");
   out.push("## Results", "",
     "| row | req/s | each rep | p50 ms | p99 ms | x pass-through | x peer | CPU us/req |",
     "|---|---:|---|---:|---:|---:|---|---:|");

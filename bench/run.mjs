@@ -14,7 +14,7 @@ import { loadavg } from "node:os";
 import path from "node:path";
 import { ROOT } from "../tests/support/harness.mjs";
 import { startOrigin } from "./origin.mjs";
-import { loadWith } from "./wrk.mjs";
+import { WRK, loadWith } from "./wrk.mjs";
 import { cpuSeconds, machine } from "./machine.mjs";
 import { BROWSER, PATH, SITE_COOKIES, login, rows, serve } from "./rows.mjs";
 import { crossings } from "./crossings/measure.mjs";
@@ -64,7 +64,8 @@ async function measure(row, duration) {
 
 const started = { load: loadavg(), at: new Date().toISOString() };
 for (const row of ROWS) Object.assign(row, await serve(await row.options()), { runs: [] });
-console.error(`rows: ${ROWS.length}, ${reps} x ${seconds} s each, wrk -t${load.threads} -c${load.connections}`);
+const generator = WRK ? "wrk" : "autocannon with workers (wrk missing)";
+console.error(`rows: ${ROWS.length}, ${reps} x ${seconds} s each, ${generator} -t${load.threads} -c${load.connections}`);
 for (const row of ROWS) await measure(row, 1); // warm: JIT, wasm compiled, D1 opened
 for (let rep = 0; rep < reps; rep++) {
   const shift = Math.floor((rep * ROWS.length) / reps);
@@ -86,7 +87,7 @@ await origin.stop();
 const md = report({
   rows: ROWS,
   machine: machine({ origin: origin.kind, started, ended: { load: loadavg(), at: new Date().toISOString() } }),
-  method: { seconds, reps, ...load, path: PATH },
+  method: { generator, seconds, reps, ...load, path: PATH },
   crossings: counted,
 });
 mkdirSync(path.dirname(opt.out), { recursive: true });

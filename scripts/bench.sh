@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # sessiongate against its JS peers on local workerd (bench/run.mjs; its flags pass through:
-# --seconds 8 --reps 3 --connections 16 --threads 2 --only REGEX --crossings 200).
+# --seconds 8 --reps 3 --connections 16 --threads 2 --only REGEX --crossings 200
+# --baseline DIR --out FILE).
 # Installs wrk and nginx when missing (setup.sh --bench), rebuilds a stale worker.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
