@@ -1,108 +1,96 @@
-// Throughput of the hot path on local workerd (Miniflare), against the origin alone and a
-// JS pass-through worker. Numbers from one machine: compare rows, not absolutes.
-//   node bench/run.mjs [seconds per scenario] [connections]
-import autocannon from "autocannon";
-import { createServer } from "node:http";
-import { createHmac } from "node:crypto";
-import { Miniflare, convertV4MiniflareOptions } from "miniflare";
-import { migrate } from "../tests/support/migrations.mjs";
+// sessiongate against the JS a team would write instead, on local workerd (issue 13).
+// Each row is one worker in its own Miniflare (one workerd process) with a socket bound
+// straight to it, all in front of one local origin (nginx; the Node origin when nginx is
+// missing). wrk loads each row in turn with browser-like headers, the order rotated every
+// repetition; the table holds the median. Numbers from one machine: compare rows.
+//   node bench/run.mjs [--seconds 8] [--reps 3] [--connections 16] [--threads 2]
+//                      [--only REGEX] [--crossings 200] [--out artifacts/bench.md]
+//                      [--baseline DIR: a copy of an earlier build/, its rows interleaved]
+// Keep --seconds under 60: the session cookies are minted before each measurement and
+// must stay inside the renewal throttle for the steady state to be measured.
+import { parseArgs } from "node:util";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import path from "node:path";
-import { ROOT, SECRET } from "../tests/support/harness.mjs";
+import { ROOT } from "../tests/support/harness.mjs";
+import { startOrigin } from "./origin.mjs";
+import { WRK, loadWith } from "./wrk.mjs";
+import { cpuSeconds, machine } from "./machine.mjs";
+import { BROWSER, PATH, SITE_COOKIES, login, rows, serve } from "./rows.mjs";
+import { crossings } from "./crossings/measure.mjs";
+import { report } from "./report.mjs";
 
-const duration = Number(process.argv[2] ?? 10);
-const connections = Number(process.argv[3] ?? 10);
-
-const origin = createServer((req, res) => {
-  req.resume();
-  req.on("end", () => res.writeHead(200, { "content-type": "text/plain" }).end("ok\n"));
-});
-await new Promise((r) => origin.listen(0, "127.0.0.1", r));
-const originUrl = `http://127.0.0.1:${origin.address().port}`;
-
-const JS_PASSTHROUGH = `export default {
-  async fetch(request, env) {
-    const url = new URL(request.url);
-    const headers = new Headers(request.headers);
-    for (const name of [...headers.keys()]) if (name.startsWith("x-session-")) headers.delete(name);
-    return fetch(env.ORIGIN_URL + url.pathname + url.search,
-      { method: request.method, headers, body: request.body, redirect: "manual" });
+const { values: opt } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "8" },
+    reps: { type: "string", default: "3" },
+    connections: { type: "string", default: "16" },
+    threads: { type: "string", default: "2" },
+    only: { type: "string" },
+    crossings: { type: "string", default: "200" },
+    out: { type: "string", default: path.join(ROOT, "artifacts/bench.md") },
+    baseline: { type: "string" },
   },
-};`;
+});
+const seconds = Number(opt.seconds);
+const reps = Number(opt.reps);
+const load = { connections: Number(opt.connections), threads: Number(opt.threads) };
 
-async function serve(options) {
-  const mf = new Miniflare(
-    convertV4MiniflareOptions({
-      host: "127.0.0.1",
-      port: 0,
-      compatibilityDate: "2026-11-01",
-      handleStructuredLogs: () => {}, // the worker's JSON log lines: not the subject here
-      ...options,
-    }),
-  );
-  const url = await mf.ready;
-  return { mf, url: url.href.replace(/\/$/, "") };
+const origin = await startOrigin();
+console.error(`origin: ${origin.kind} at ${origin.url}`);
+const ROWS = rows(origin.url, { only: opt.only, baseline: opt.baseline });
+
+/** Waits until `pids` are idle (under 10 ms of CPU in 250 ms), at most 15 s. */
+async function settle(pids) {
+  for (let i = 0, last = cpuSeconds(pids); i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = cpuSeconds(pids);
+    if (now - last < 0.01) return;
+    last = now;
+  }
 }
 
-function gatewayOptions(vars) {
-  return {
-    modules: [
-      { type: "ESModule", path: path.join(ROOT, "build/index.js") },
-      { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
-    ],
-    modulesRoot: ROOT,
-    d1Databases: { SESSIONS_DB: "bench" },
-    queueProducers: { SESSION_SIGNALS: "bench-signals" },
-    queueConsumers: { "bench-signals": { maxBatchSize: 100, maxBatchTimeout: 1 } },
-    bindings: { SESSION_TIMEOUT_MINUTES: "180", SESSION_SECRET: SECRET, SESSION_COOKIE_NAME: "session_id", ORIGIN_URL: originUrl, ...vars },
-  };
+// The CPU is read once the row is idle again: work a row's requests leave behind (the
+// queue consumer writing audit rows) is charged to that row, not to the next one.
+async function measure(row, duration) {
+  const cookie = row.login ? await login(row.url) : SITE_COOKIES;
+  await settle(row.pids);
+  const before = cpuSeconds(row.pids);
+  const r = await loadWith(`${row.url}${PATH}`, { ...BROWSER, cookie }, { ...load, seconds: duration });
+  await settle(row.pids);
+  const cpu = cpuSeconds(row.pids) - before;
+  return { ...r, cpuUsPerReq: r.requests ? (cpu / r.requests) * 1e6 : NaN };
 }
 
-async function migrated(mf) {
-  const db = await mf.getD1Database("SESSIONS_DB");
-  await migrate(db, ROOT);
-  return db;
+const started = { load: loadavg(), at: new Date().toISOString() };
+for (const row of ROWS) Object.assign(row, await serve(await row.options()), { runs: [] });
+const generator = WRK ? "wrk" : "autocannon with workers (wrk missing)";
+console.error(`rows: ${ROWS.length}, ${reps} x ${seconds} s each, ${generator} -t${load.threads} -c${load.connections}`);
+for (const row of ROWS) await measure(row, 1); // warm: JIT, wasm compiled, D1 opened
+for (let rep = 0; rep < reps; rep++) {
+  const shift = Math.floor((rep * ROWS.length) / reps);
+  const order = ROWS.map((_, i) => ROWS[(i + shift) % ROWS.length]);
+  for (const row of order) {
+    const run = await measure(row, seconds);
+    row.runs.push(run);
+    console.error(`rep ${rep + 1}: ${row.key} ${Math.round(run.rps)} req/s, p99 ${run.p99Ms} ms, ` +
+      `${run.cpuUsPerReq.toFixed(0)} us CPU/req${run.errors ? `, ${run.errors} errors` : ""}`);
+  }
 }
+for (const row of ROWS) await row.mf.dispose();
 
-/** A session row and its reference cookie, made directly. */
-async function seed(db) {
-  const id = "5e55e55e-0000-4000-8000-000000000001";
-  const t = Math.floor(Date.now() / 1000);
-  await db.prepare("INSERT INTO sessions (id, user_id, data, created_at, expires_at, updated_at) VALUES (?1, 'bench', ?2, ?3, ?4, ?3)")
-    .bind(id, JSON.stringify({ cart: ["a", "b", "c"], theme: "dark" }), t, t + 3 * 3600).run();
-  const key = createHmac("sha256", SECRET).update("sessiongate/v1/cookie").digest();
-  const snap = Buffer.from(JSON.stringify({ u: "bench", t })).toString("base64url");
-  const mac = createHmac("sha256", key).update(`sessiongate-ref-v1\0session_id\0${id}\0${snap}`).digest("base64url");
-  return `session_id=${id}.${snap}.${mac}`;
-}
+const counted = Number(opt.crossings) > 0
+  ? await crossings(origin.url, Number(opt.crossings))
+  : null;
+await origin.stop();
 
-async function measure(name, url, headers = {}) {
-  const r = await autocannon({ url: `${url}/bench?x=1`, connections, duration, headers });
-  const row = { scenario: name, "req/s": Math.round(r.requests.average), "p50 ms": r.latency.p50, "p99 ms": r.latency.p99, errors: r.errors + r.non2xx };
-  console.log(JSON.stringify(row));
-  return row;
-}
-
-const rows = [];
-rows.push(await measure("origin alone", originUrl));
-const js = await serve({ modules: true, script: JS_PASSTHROUGH, bindings: { ORIGIN_URL: originUrl } });
-rows.push(await measure("JS pass-through worker", js.url));
-await js.mf.dispose();
-const gate = await serve(gatewayOptions({}));
-const cookie = await seed(await migrated(gate.mf));
-rows.push(await measure("sessiongate, no session", gate.url));
-rows.push(await measure("sessiongate, D1 session (1 read)", gate.url, { cookie }));
-await gate.mf.dispose();
-// The same without signals: every request above also queues session_data_retrieved,
-// which the consumer writes to the audit table in the same local D1.
-const quiet = await serve(gatewayOptions({ SESSION_SIGNAL_FILTER: "none" }));
-const quietCookie = await seed(await migrated(quiet.mf));
-rows.push(await measure("sessiongate, D1 session, signals off", quiet.url, { cookie: quietCookie }));
-await quiet.mf.dispose();
-const cookieGate = await serve(gatewayOptions({ SESSION_STORE: "cookie" }));
-await migrated(cookieGate.mf);
-const made = await fetch(`${cookieGate.url}/x`, { headers: {} });
-await made.arrayBuffer();
-rows.push(await measure("sessiongate, cookie store, no session", cookieGate.url));
-await cookieGate.mf.dispose();
-origin.close();
-console.table(rows);
+const md = report({
+  rows: ROWS,
+  machine: machine({ origin: origin.kind, started, ended: { load: loadavg(), at: new Date().toISOString() } }),
+  method: { generator, seconds, reps, ...load, path: PATH },
+  crossings: counted,
+});
+mkdirSync(path.dirname(opt.out), { recursive: true });
+writeFileSync(opt.out, md);
+console.log(md);
+console.error(`written to ${path.relative(process.cwd(), opt.out)}`);

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Benchmarks the built worker on local workerd: node bench/run.mjs [seconds] [connections].
+# sessiongate against its JS peers on local workerd (bench/run.mjs; its flags pass through:
+# --seconds 8 --reps 3 --connections 16 --threads 2 --only REGEX --crossings 200
+# --baseline DIR --out FILE).
+# Installs wrk and nginx when missing (setup.sh --bench), rebuilds a stale worker.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-bash scripts/setup.sh
-[[ -f build/index_bg.wasm ]] || bash scripts/build.sh
+if ! bash scripts/setup.sh --bench; then
+  echo "bench: wrk and nginx could not be installed: autocannon and the Node origin instead" >&2
+  bash scripts/setup.sh
+fi
+if [[ ! -f build/index_bg.wasm || -n "$(find src Cargo.toml Cargo.lock -newer build/index_bg.wasm | head -1)" ]]; then
+  bash scripts/build.sh
+fi
 node bench/run.mjs "$@"

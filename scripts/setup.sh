@@ -72,6 +72,8 @@ fi
 #   which never downloads a browser of its own);
 # - ruby, ruby-rack and puma for the Rack origin middleware (examples/rack, run by
 #   tests/frameworks.test.mjs under puma).
+# And with `--bench` (as bench.sh runs it): wrk, the load generator, and nginx, the
+# origin (run in the foreground from a temp dir, never as the service).
 apt_missing=()
 if [[ " $* " == *" --tests "* ]]; then
   command -v chromium >/dev/null || apt_missing+=(chromium)
@@ -79,14 +81,18 @@ if [[ " $* " == *" --tests "* ]]; then
   command -v puma >/dev/null || apt_missing+=(puma)
   ruby -e 'require "rack"' 2>/dev/null || apt_missing+=(ruby-rack)
 fi
+if [[ " $* " == *" --bench "* ]]; then
+  command -v wrk >/dev/null || apt_missing+=(wrk)
+  PATH="$PATH:/usr/sbin" command -v nginx >/dev/null || apt_missing+=(nginx)
+fi
 if (( ${#apt_missing[@]} )); then
   if [[ $(id -u) == 0 ]]; then sudo=()
   elif command -v sudo >/dev/null; then sudo=(sudo)
   else die "${apt_missing[*]} not found and not root (no sudo): install them (Debian/Ubuntu: apt-get install ${apt_missing[*]}), then rerun"
   fi
   command -v apt-get >/dev/null \
-    || die "${apt_missing[*]} not found and no apt-get: install Chromium (on PATH as chromium), Ruby with Rack, and Puma, then rerun"
-  echo "setup: installing ${apt_missing[*]} (Debian packages, for the tests)"
+    || die "${apt_missing[*]} not found and no apt-get: install them (Chromium on PATH as chromium, Ruby with Rack, Puma; wrk, nginx), then rerun"
+  echo "setup: installing ${apt_missing[*]} (Debian packages, for the tests or the bench)"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${apt_missing[@]}" >/dev/null
 fi
