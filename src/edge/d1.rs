@@ -207,17 +207,26 @@ fn opt_str(s: Option<&str>) -> JsValue {
 
 impl Store for D1Store {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let answer = self
+        // `raw()`: rows as arrays of values; the one column is the row's JSON text.
+        let rows = self
             .statement(sql::LOAD, &[id.to_string().into()])?
-            .all()
+            .raw_js_value()
             .await
             .map_err(backend)?;
+        let row = rows.first().map(|r| {
+            js_sys::Reflect::get_u32(r, 0)
+                .ok()
+                .and_then(|v| v.as_string())
+        });
+        let row = match row {
+            None => None,
+            Some(Some(json)) => Some(json),
+            Some(None) => return Err(StoreError::Corrupt(format!("row of {id} is not text"))),
+        };
         // D1 answered: a row that does not decode is a corrupt session (a fresh one
         // starts), not an outage.
-        let rows: Vec<Row> = answer
-            .results()
-            .map_err(|e| StoreError::Corrupt(format!("row of {id} does not decode: {e}")))?;
-        rows.into_iter().next().map(Record::try_from).transpose()
+        row.map(|json| Row::from_json(&json).and_then(Record::try_from))
+            .transpose()
     }
 
     async fn insert(&self, r: &Record) -> Result<(), StoreError> {

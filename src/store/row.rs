@@ -1,5 +1,5 @@
-//! A `sessions` row as SQL returns it (columns of [`super::sql::LOAD`]), and its
-//! conversion to and from a [`Record`].
+//! A `sessions` row as SQL returns it (the JSON object of [`super::sql::LOAD`], the
+//! columns of the listing statements), and its conversion to and from a [`Record`].
 
 use super::{Listed, StoreError};
 use crate::device::Device;
@@ -39,6 +39,17 @@ pub struct Row {
     /// `rowid` (listed rows only).
     #[serde(default)]
     pub seq: i64,
+}
+
+impl Row {
+    /// The row [`super::sql::LOAD`] returns as JSON text.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the text is not such a row.
+    pub fn from_json(json: &str) -> Result<Self, StoreError> {
+        serde_json::from_slice(json.as_bytes())
+            .map_err(|e| StoreError::Corrupt(format!("session row does not decode: {e}")))
+    }
 }
 
 impl TryFrom<Row> for Record {

@@ -4,9 +4,14 @@
 //! the rows the revocation triggers write.
 
 /// One session by id (`?1`), with when its user last authenticated and its lifetime
-/// (the same one read: neither costs an extra query).
-pub const LOAD: &str = "SELECT id, user_id, data, created_at, expires_at, absolute_expires_at, \
-     updated_at, version, authenticated_at, lifetime FROM sessions WHERE id = ?1";
+/// (the same one read: neither costs an extra query), as one JSON object in the column
+/// `row` with [`super::row::Row`]'s names: the runtime hands over one string instead of
+/// a value per column (about 70 calls between wasm and JS fewer on every request).
+pub const LOAD: &str = "SELECT json_object('id', id, 'user_id', user_id, 'data', data, \
+     'created_at', created_at, 'expires_at', expires_at, \
+     'absolute_expires_at', absolute_expires_at, 'updated_at', updated_at, \
+     'version', version, 'authenticated_at', authenticated_at, 'lifetime', lifetime) AS row \
+     FROM sessions WHERE id = ?1";
 
 /// The columns of a listed session: [`LOAD`]'s, then `context` and the rowid as `seq`
 /// (insertion order, what pages go by).

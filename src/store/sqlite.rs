@@ -47,7 +47,7 @@ impl SqliteStore {
     }
 }
 
-/// A row in [`sql::LOAD`]'s column order.
+/// A row in the listing statements' column order.
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
         id: r.get(0)?,
@@ -95,12 +95,13 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        let row = self
+        let json: Option<String> = self
             .0
-            .query_row(sql::LOAD, [id.to_string()], row)
+            .query_row(sql::LOAD, [id.to_string()], |r| r.get(0))
             .optional()
             .map_err(backend)?;
-        row.map(Record::try_from).transpose()
+        json.map(|j| Row::from_json(&j).and_then(Record::try_from))
+            .transpose()
     }
 
     async fn insert(&self, r: &Record) -> Result<(), StoreError> {
