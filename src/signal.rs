@@ -509,7 +509,7 @@ impl AuditRow {
             .filter(|n| NAMES.contains(n))
             .ok_or(EnvelopeError::Signal)?;
         let at = text("at")
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| t.parse::<Timestamp>().ok())
             .ok_or(EnvelopeError::At)?;
         let kwarg = |key: &str| {
             envelope
@@ -524,7 +524,7 @@ impl AuditRow {
             session_id: kwarg("session_id"),
             user_id: kwarg("user_id"),
             payload: envelope.to_string(),
-            at: Timestamp::from_unix(at.timestamp()),
+            at,
         })
     }
 }
