@@ -523,7 +523,7 @@ impl AuditRow {
             name: name.to_owned(),
             session_id: kwarg("session_id"),
             user_id: kwarg("user_id"),
-            payload: envelope.to_string(),
+            payload: serde_json::to_string(envelope).unwrap_or_default(),
             at,
         })
     }

@@ -36,9 +36,8 @@ fn batches(
         .filter(|s| cfg.signals.allows(s))
         .filter_map(|s| {
             let id = Uuid::new_v4().to_string();
-            let envelope = s
-                .envelope(&id, now, &cfg.worker_name, request_id)
-                .to_string();
+            let envelope = s.envelope(&id, now, &cfg.worker_name, request_id);
+            let envelope = serde_json::to_string(&envelope).unwrap_or_default();
             // A plain JS object (not a Map), sent as JSON so the dashboard can preview it.
             let body = js_sys::JSON::parse(&envelope).ok()?;
             sizes.push(envelope.len());
@@ -107,7 +106,9 @@ pub fn revoke(ctx: &Context, env: &Env, now: Timestamp, revocations: Vec<Revocat
     let batch: Vec<_> = revocations
         .iter()
         .filter_map(|r| {
-            let body = js_sys::JSON::parse(&r.message(now).to_string()).ok()?;
+            let body =
+                js_sys::JSON::parse(&serde_json::to_string(&r.message(now)).unwrap_or_default())
+                    .ok()?;
             Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
         })
         .collect();
