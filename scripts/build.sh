@@ -3,6 +3,16 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
+# Panic messages without file:line:col (-Zlocation-detail=none): 22 KB raw / 6.7 KB
+# gzip of paths and Location records for panics the code is written never to hit.
+# An unstable rustc flag, taken on the stable toolchain through RUSTC_BOOTSTRAP (as
+# scripts/fuzz.sh does), for this build only: clippy, docs and tests run without it.
+# SESSIONGATE_PANIC_LOCATIONS=1 keeps the locations (for chasing a panic). The flags
+# replace .cargo/config.toml's for wasm32, so its sha2 flag is repeated here.
+if [[ ${SESSIONGATE_PANIC_LOCATIONS:-} != 1 ]]; then
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='--cfg sha2_backend_soft="compact" -Zlocation-detail=none'
+fi
 worker-build --release >&2
 wasm=build/index_bg.wasm
 # worker-build ran `wasm-opt -O` (tuned for speed). A second pass for size: -Oz over
