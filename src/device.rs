@@ -88,7 +88,7 @@ impl Device {
     #[must_use]
     pub fn from_column(column: Option<&str>) -> Self {
         column
-            .and_then(|text| serde_json::from_str(text).ok())
+            .and_then(|text| serde_json::from_slice(text.as_bytes()).ok())
             .unwrap_or_default()
     }
 }

@@ -159,7 +159,7 @@ impl FreshPolicy {
             "max_age": self.max_age_secs,
             "reauth_url": location,
         });
-        Refusal::Unauthorized(body.to_string())
+        Refusal::Unauthorized(serde_json::to_string(&body).unwrap_or_default())
     }
 
     /// The re-authentication URL with `next` = `target` (one leading `/`, so the login

@@ -362,7 +362,7 @@ pub fn parse_commands(raw: &RawCommands<'_>) -> (Commands, Vec<CommandError>) {
 fn parse_update(raw: &str) -> Result<Data, CommandError> {
     let raw = raw.trim();
     // Plain JSON first; base64url text never parses as a JSON object.
-    let value = match serde_json::from_str::<Value>(raw) {
+    let value = match serde_json::from_slice::<Value>(raw.as_bytes()) {
         Ok(v) => v,
         Err(_) if raw.starts_with('{') => return Err(CommandError::BadUpdate("invalid JSON")),
         Err(_) => {

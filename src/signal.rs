@@ -527,7 +527,7 @@ impl AuditRow {
             .filter(|n| NAMES.contains(n))
             .ok_or(EnvelopeError::Signal)?;
         let at = text("at")
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| t.parse::<Timestamp>().ok())
             .ok_or(EnvelopeError::At)?;
         let kwarg = |key: &str| {
             envelope
@@ -541,8 +541,8 @@ impl AuditRow {
             name: name.to_owned(),
             session_id: kwarg("session_id"),
             user_id: kwarg("user_id"),
-            payload: envelope.to_string(),
-            at: Timestamp::from_unix(at.timestamp()),
+            payload: serde_json::to_string(envelope).unwrap_or_default(),
+            at,
         })
     }
 }

@@ -28,7 +28,7 @@ async fn consume(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<
         let envelope = js_sys::JSON::stringify(&message.body())
             .ok()
             .and_then(|s| s.as_string())
-            .and_then(|s| serde_json::from_str::<Value>(&s).ok())
+            .and_then(|s| serde_json::from_slice::<Value>(s.as_bytes()).ok())
             .unwrap_or(Value::Null);
         if let Some((revocation, at)) = Revocation::from_message(&envelope) {
             revocations.push((message, revocation, at));
@@ -101,7 +101,8 @@ async fn store_signals(
     match written {
         Ok(()) => {
             for (message, row) in rows {
-                let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+                let payload: Value =
+                    serde_json::from_slice(row.payload.as_bytes()).unwrap_or(Value::Null);
                 log::info("signal", payload);
                 message.ack();
             }

@@ -12,7 +12,8 @@ use crate::store::{
     UserChange,
 };
 use crate::time::Timestamp;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::Request;
 use worker::{js_sys, D1Database, D1PreparedStatement, Env};
 
@@ -74,9 +75,52 @@ impl D1Store {
     /// # Errors
     /// [`StoreError::Backend`] with D1's message.
     pub async fn run(&self, query: &str, args: &[JsValue]) -> Result<u64, StoreError> {
-        let result = self.statement(query, args)?.run().await.map_err(backend)?;
-        let meta = result.meta().map_err(backend)?;
-        Ok(meta.and_then(|m| m.changes).unwrap_or(0) as u64)
+        let statement = self.statement(query, args)?;
+        let result = settle(statement.inner().run(), true).await?;
+        let meta = get(&result, "meta");
+        Ok(whole(&get(&meta, "changes")).map_or(0, |n| n.max(0) as u64))
+    }
+
+    /// The rows `query` returns, each decoded by `decode`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with D1's message; a row that does not decode apart (the
+    /// inner `Err`, naming the field), for the caller to word.
+    async fn all<T>(
+        &self,
+        query: &str,
+        args: &[JsValue],
+        decode: impl Fn(&JsValue) -> Result<T, BadField>,
+    ) -> Result<Result<Vec<T>, BadField>, StoreError> {
+        let statement = self.statement(query, args)?;
+        let answer = settle(statement.inner().all(), false).await?;
+        let rows = get(&answer, "results");
+        if rows.is_null_or_undefined() {
+            return Ok(Ok(Vec::new()));
+        }
+        let rows: js_sys::Array = rows.unchecked_into();
+        Ok(rows.iter().map(|row| decode(&row)).collect())
+    }
+
+    /// The first row `query` returns, if any, decoded by `decode`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] with D1's message, or naming the field that does not
+    /// decode.
+    async fn first<T>(
+        &self,
+        query: &str,
+        args: &[JsValue],
+        decode: impl Fn(&JsValue) -> Result<T, BadField>,
+    ) -> Result<Option<T>, StoreError> {
+        let statement = self.statement(query, args)?;
+        let row = settle(statement.inner().first(None), true).await?;
+        if row.is_null_or_undefined() {
+            return Ok(None);
+        }
+        decode(&row)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     /// Rows a statement returns (a delete's `RETURNING id`: the rows it removed).
@@ -148,22 +192,36 @@ impl D1Store {
             int(i64::from(keep)),
         ];
         let evict = self.statement(sql::EVICT, &args)?;
-        let answers = self
-            .db()?
-            .batch(vec![write, evict])
-            .await
-            .map_err(backend)?;
-        let [written, evicted] = answers.as_slice() else {
-            return Err(StoreError::Backend("D1 batch answered out of shape".into()));
-        };
-        let changes = written.meta().map_err(backend)?.and_then(|m| m.changes);
+        let db: &JsValue = self.db()?.as_ref();
+        let statements = js_sys::Array::of2(write.inner(), evict.inner());
+        let batch = get(db, "batch")
+            .dyn_into::<js_sys::Function>()
+            .and_then(|f| f.call1(db, &statements))
+            .map(js_sys::Promise::unchecked_from_js);
+        let answers = settle(batch, true).await?;
+        let changes = whole(&get(
+            &get(
+                &js_sys::Reflect::get_u32(&answers, 0).unwrap_or_default(),
+                "meta",
+            ),
+            "changes",
+        ));
         // The batch committed: an answer that does not decode is the eviction's failure,
         // not the login's (which landed).
-        let ids = evicted
-            .results::<Ended>()
-            .map(|rows| rows.iter().filter_map(|r| r.id.parse().ok()).collect())
-            .map_err(backend);
-        Ok((changes.unwrap_or(0) as u64, ids))
+        let rows = get(
+            &js_sys::Reflect::get_u32(&answers, 1).unwrap_or_default(),
+            "results",
+        );
+        let ids = match rows.dyn_into::<js_sys::Array>() {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| ended_id(&row))
+                .collect::<Result<Vec<String>, BadField>>()
+                .map(|ids| ids.iter().filter_map(|id| id.parse().ok()).collect())
+                .map_err(|e| StoreError::Backend(format!("evicted rows do not decode: {e:?}"))),
+            Err(_) => Err(StoreError::Backend("D1 batch answered out of shape".into())),
+        };
+        Ok((changes.unwrap_or(0).max(0) as u64, ids))
     }
 
     /// Checks that D1 answers and the `sessions` table exists.
@@ -193,6 +251,131 @@ pub fn backend(e: worker::Error) -> StoreError {
         other => other.to_string(),
     };
     StoreError::Backend(message)
+}
+
+/// Awaits a D1 call; its failure worded as [`backend`] words the workers-rs error the
+/// same call made through workers-rs returns. `d1_named`: a JS `Error` whose message
+/// starts with "D1" is D1's own (workers-rs reads it so for `first`, `run` and `raw`,
+/// not for `all`).
+///
+/// # Errors
+/// [`StoreError::Backend`] when the call throws or its promise rejects.
+async fn settle(
+    call: std::result::Result<js_sys::Promise, JsValue>,
+    d1_named: bool,
+) -> Result<JsValue, StoreError> {
+    let promise = call.map_err(|e| backend(e.into()))?;
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| match e.dyn_into::<js_sys::Error>() {
+            Ok(err) if d1_named && String::from(err.message()).starts_with("D1") => {
+                // As `backend` words `worker::Error::D1`: the cause's message when the cause
+                // is an Error (unless it reads "unknown error"), else the error's own.
+                let message = match err.cause().dyn_into::<js_sys::Error>() {
+                    Ok(cause) if cause.message() != "unknown error" => cause.message(),
+                    _ => err.message(),
+                };
+                StoreError::Backend(message.into())
+            }
+            Ok(err) => backend(JsValue::from(err).into()),
+            Err(other) => backend(other.into()),
+        })
+}
+
+/// A column of a D1 row that is missing or of the wrong type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadField(&'static str);
+
+impl std::fmt::Display for BadField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "column `{}` is missing or of the wrong type", self.0)
+    }
+}
+
+/// Property `name` of `object` (`undefined` when it has none).
+fn get(object: &JsValue, name: &str) -> JsValue {
+    js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or_default()
+}
+
+/// A number that is a whole, safely representable integer (what D1 returns for an
+/// INTEGER column), as serde-wasm-bindgen accepted it for `i64`.
+fn whole(v: &JsValue) -> Option<i64> {
+    const SAFE: f64 = 9_007_199_254_740_991.0;
+    v.as_f64()
+        .filter(|n| n.fract() == 0.0 && n.abs() <= SAFE)
+        .map(|n| n as i64)
+}
+
+/// Reads the columns of one D1 row (a JS object) by name, with the rules
+/// serde-wasm-bindgen applied to the row structs before (D1 rows are decoded by hand:
+/// serde-wasm-bindgen's deserializer cost the wasm about 10 KB).
+struct Columns(JsValue);
+
+impl Columns {
+    fn text(&self, name: &'static str) -> Result<String, BadField> {
+        get(&self.0, name).as_string().ok_or(BadField(name))
+    }
+
+    fn opt_text(&self, name: &'static str) -> Result<Option<String>, BadField> {
+        let v = get(&self.0, name);
+        match v.as_string() {
+            Some(s) => Ok(Some(s)),
+            None if v.is_null_or_undefined() => Ok(None),
+            None => Err(BadField(name)),
+        }
+    }
+
+    fn int(&self, name: &'static str) -> Result<i64, BadField> {
+        whole(&get(&self.0, name)).ok_or(BadField(name))
+    }
+
+    fn opt_int(&self, name: &'static str) -> Result<Option<i64>, BadField> {
+        let v = get(&self.0, name);
+        match whole(&v) {
+            Some(n) => Ok(Some(n)),
+            None if v.is_null_or_undefined() => Ok(None),
+            None => Err(BadField(name)),
+        }
+    }
+
+    fn count(&self, name: &'static str) -> Result<u64, BadField> {
+        let n = self.int(name)?;
+        u64::try_from(n).map_err(|_| BadField(name))
+    }
+
+    /// An integer column with a default: absent (`undefined`) reads as 0.
+    fn int_or_zero(&self, name: &'static str) -> Result<i64, BadField> {
+        let v = get(&self.0, name);
+        match whole(&v) {
+            Some(n) => Ok(n),
+            None if v.is_undefined() => Ok(0),
+            None => Err(BadField(name)),
+        }
+    }
+}
+
+/// A `sessions` row of the listings (their columns).
+fn session_row(v: &JsValue) -> Result<Row, BadField> {
+    let c = Columns(v.clone());
+    Ok(Row {
+        id: c.text("id")?,
+        user_id: c.opt_text("user_id")?,
+        data: c.text("data")?,
+        created_at: c.int("created_at")?,
+        expires_at: c.int("expires_at")?,
+        absolute_expires_at: c.opt_int("absolute_expires_at")?,
+        updated_at: c.int("updated_at")?,
+        version: c.int("version")?,
+        authenticated_at: c.opt_int("authenticated_at")?,
+        lifetime: c.opt_text("lifetime")?,
+        context: c.opt_text("context")?,
+        seq: c.int_or_zero("seq")?,
+    })
+}
+
+/// The id a delete returns.
+fn ended_id(v: &JsValue) -> Result<String, BadField> {
+    Columns(v.clone()).text("id")
 }
 
 /// An integer as D1 binds it.
@@ -306,22 +489,19 @@ impl Store for D1Store {
             int(now.unix()),
             int(i64::from(keep)),
         ];
-        let answer = self
-            .statement(sql::EVICT, &args)?
-            .all()
-            .await
-            .map_err(backend)?;
-        let rows: Vec<Ended> = answer.results().map_err(backend)?;
-        Ok(rows.iter().filter_map(|r| r.id.parse().ok()).collect())
+        let ids = self
+            .all(sql::EVICT, &args, ended_id)
+            .await?
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     async fn not_before(&self, user_id: &str) -> Result<Option<Timestamp>, StoreError> {
-        let row: Option<NotBefore> = self
-            .statement(sql::NOT_BEFORE, &[user_id.into()])?
-            .first(None)
-            .await
-            .map_err(backend)?;
-        Ok(row.map(|r| Timestamp::from_unix(r.not_before)))
+        let not_before = |v: &JsValue| Columns(v.clone()).int("not_before");
+        let row = self
+            .first(sql::NOT_BEFORE, &[user_id.into()], not_before)
+            .await?;
+        Ok(row.map(Timestamp::from_unix))
     }
 
     async fn revoke_before(&self, user_id: &str, at: Timestamp) -> Result<(), StoreError> {
@@ -334,9 +514,9 @@ impl Store for D1Store {
 impl D1Store {
     /// The sessions a listing statement returns.
     async fn listed(&self, query: &str, args: &[JsValue]) -> Result<Vec<Listed>, StoreError> {
-        let answer = self.statement(query, args)?.all().await.map_err(backend)?;
-        let rows: Vec<Row> = answer
-            .results()
+        let rows = self
+            .all(query, args, session_row)
+            .await?
             .map_err(|e| StoreError::Corrupt(format!("a listed session does not decode: {e}")))?;
         // A row that does not decode is a dead session (loading it starts a fresh one):
         // it is left out rather than failing the whole list.
@@ -365,20 +545,24 @@ impl Directory for D1Store {
     }
 
     async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let row: Option<Live> = self
-            .statement(sql::COUNT_LIVE, &[int(now.unix())])?
-            .first(None)
-            .await
-            .map_err(backend)?;
-        Ok(row.map_or(0, |r| r.n))
+        let live = |v: &JsValue| Columns(v.clone()).count("n");
+        let row = self
+            .first(sql::COUNT_LIVE, &[int(now.unix())], live)
+            .await?;
+        Ok(row.unwrap_or(0))
     }
 
     async fn count_signals(&self, since: Timestamp) -> Result<Counts, StoreError> {
-        let row: Option<Counts> = self
-            .statement(sql::COUNT_SIGNALS, &[int(since.unix())])?
-            .first(None)
-            .await
-            .map_err(backend)?;
+        let counts = |v: &JsValue| {
+            let c = Columns(v.clone());
+            Ok(Counts {
+                created: c.count("created")?,
+                ended: c.count("ended")?,
+            })
+        };
+        let row = self
+            .first(sql::COUNT_SIGNALS, &[int(since.unix())], counts)
+            .await?;
         Ok(row.unwrap_or_default())
     }
 
@@ -390,20 +574,26 @@ impl Directory for D1Store {
             before(q.before),
             int(i64::from(q.limit)),
         ];
-        let answer = self
-            .statement(
-                sql::list_signals(
-                    q.session_id.is_some(),
-                    q.user_id.is_some(),
-                    q.name.is_some(),
-                ),
-                &args,
-            )?
-            .all()
-            .await
-            .map_err(backend)?;
-        let rows: Vec<Audit> = answer
-            .results()
+        let query = sql::list_signals(
+            q.session_id.is_some(),
+            q.user_id.is_some(),
+            q.name.is_some(),
+        );
+        let audit = |v: &JsValue| {
+            let c = Columns(v.clone());
+            Ok(Audit {
+                id: c.text("id")?,
+                name: c.text("name")?,
+                session_id: c.opt_text("session_id")?,
+                user_id: c.opt_text("user_id")?,
+                payload: c.text("payload")?,
+                at: c.int("at")?,
+                seq: c.int("seq")?,
+            })
+        };
+        let rows = self
+            .all(query, &args, audit)
+            .await?
             .map_err(|e| StoreError::Corrupt(format!("an audit row does not decode: {e}")))?;
         Ok(rows
             .into_iter()
@@ -422,13 +612,11 @@ impl Directory for D1Store {
     }
 
     async fn end_user(&self, user_id: &str) -> Result<Vec<SessionId>, StoreError> {
-        let answer = self
-            .statement(sql::DELETE_USER, &[user_id.into()])?
-            .all()
-            .await
-            .map_err(backend)?;
-        let rows: Vec<Ended> = answer.results().map_err(backend)?;
-        Ok(rows.iter().filter_map(|r| r.id.parse().ok()).collect())
+        let ids = self
+            .all(sql::DELETE_USER, &[user_id.into()], ended_id)
+            .await?
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(ids.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     async fn purge_expired(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError> {
@@ -461,20 +649,7 @@ fn device(req: &Request) -> Device {
     })
 }
 
-/// A row a delete returns.
-#[derive(serde::Deserialize)]
-struct Ended {
-    id: String,
-}
-
-/// A row of [`sql::COUNT_LIVE`].
-#[derive(serde::Deserialize)]
-struct Live {
-    n: u64,
-}
-
 /// A row of [`sql::LIST_SIGNALS`].
-#[derive(serde::Deserialize)]
 struct Audit {
     id: String,
     name: String,
@@ -483,10 +658,4 @@ struct Audit {
     payload: String,
     at: i64,
     seq: i64,
-}
-
-/// A row of [`sql::NOT_BEFORE`].
-#[derive(serde::Deserialize)]
-struct NotBefore {
-    not_before: i64,
 }

@@ -249,8 +249,14 @@ enum Route<'p> {
     RevokeOthers,
 }
 
+/// `value` as JSON text, by serde_json's writer (`Value`'s `Display` would compile a
+/// second copy of the serializer).
+fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn json_answer(status: u16, body: &serde_json::Value) -> Result<Response> {
-    respond(status, "application/json", &body.to_string())
+    respond(status, "application/json", &json_text(body))
 }
 
 /// Whether a request comes from the site itself (the logout and sessions API rule).
@@ -290,7 +296,7 @@ async fn health(
     let authorization = req.headers().get("authorization")?;
     let status = checks.status();
     if !admin::may_see_detail(authorization.as_deref(), token.as_deref(), &req.url()) {
-        return respond(status, "application/json", &checks.bare().to_string());
+        return respond(status, "application/json", &json_text(&checks.bare()));
     }
     if let Ok(cfg) = cfg {
         checks.origin = match &cfg.origin_url {
@@ -298,5 +304,5 @@ async fn health(
             Some(url) => super::gateway::probe(url, &cfg.worker_name).await,
         };
     }
-    respond(status, "application/json", &checks.detail().to_string())
+    respond(status, "application/json", &json_text(&checks.detail()))
 }

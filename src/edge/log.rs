@@ -33,6 +33,8 @@ fn emit(level: Level, event: &str, fields: Value) {
     if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
         line.extend(fields);
     }
+    // serde_json's writer, not `Value`'s `Display` (a second copy of its serializer).
+    let line = serde_json::to_string(&line).unwrap_or_default();
     match level {
         Level::Info => console_log!("{line}"),
         Level::Warn => console_warn!("{line}"),

@@ -9,8 +9,9 @@ use crate::write::Revocation;
 use serde_json::json;
 use std::cell::Cell;
 use uuid::Uuid;
-use worker::wasm_bindgen::JsValue;
-use worker::{js_sys, Context, Env, Queue, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, Context, Env, Queue};
 
 thread_local! {
     static INITIALIZED: Cell<bool> = const { Cell::new(false) };
@@ -29,20 +30,19 @@ fn batches(
     request_id: &str,
     now: Timestamp,
     signals: &[Signal],
-) -> Vec<Vec<SendMessage<JsValue>>> {
+) -> Vec<Vec<JsValue>> {
     let mut sizes = Vec::new();
     let mut messages = signals
         .iter()
         .filter(|s| cfg.signals.allows(s))
         .filter_map(|s| {
             let id = Uuid::new_v4().to_string();
-            let envelope = s
-                .envelope(&id, now, &cfg.worker_name, request_id)
-                .to_string();
+            let envelope = s.envelope(&id, now, &cfg.worker_name, request_id);
+            let envelope = serde_json::to_string(&envelope).unwrap_or_default();
             // A plain JS object (not a Map), sent as JSON so the dashboard can preview it.
             let body = js_sys::JSON::parse(&envelope).ok()?;
             sizes.push(envelope.len());
-            Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
+            Some(body)
         })
         .collect::<Vec<_>>()
         .into_iter();
@@ -95,14 +95,9 @@ pub async fn send_for(
     }
 }
 
-async fn send(
-    queue: &Queue,
-    batches: Vec<Vec<SendMessage<JsValue>>>,
-    request_id: &str,
-    signals: &[Signal],
-) {
+async fn send(queue: &Queue, batches: Vec<Vec<JsValue>>, request_id: &str, signals: &[Signal]) {
     for batch in batches {
-        if let Err(e) = queue.send_raw_batch(batch).await {
+        if let Err(e) = send_batch(queue, batch).await {
             failed(request_id, signals, &e.to_string());
         }
     }
@@ -118,8 +113,7 @@ pub fn revoke(ctx: &Context, env: &Env, now: Timestamp, revocations: Vec<Revocat
     let batch: Vec<_> = revocations
         .iter()
         .filter_map(|r| {
-            let body = js_sys::JSON::parse(&r.message(now).to_string()).ok()?;
-            Some(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json))
+            js_sys::JSON::parse(&serde_json::to_string(&r.message(now)).unwrap_or_default()).ok()
         })
         .collect();
     let count = revocations.len();
@@ -132,7 +126,7 @@ pub fn revoke(ctx: &Context, env: &Env, now: Timestamp, revocations: Vec<Revocat
         return;
     };
     ctx.wait_until(async move {
-        if let Err(e) = queue.send_raw_batch(batch).await {
+        if let Err(e) = send_batch(&queue, batch).await {
             let fields = json!({ "count": count, "error": e.to_string() });
             log::error("revocation_not_durable", fields);
         }
@@ -159,4 +153,31 @@ fn failed(request_id: &str, signals: &[Signal], error: &str) {
         "signal_send_failed",
         json!({ "request_id": request_id, "signals": names, "error": error }),
     );
+}
+
+/// Sends `bodies` (plain JS objects) to `queue` as one batch of `json` messages: what
+/// workers-rs's `send_raw_batch` sends for them, without the serde-wasm-bindgen
+/// serializer it runs for options the gateway never sets (4 KB of wasm).
+///
+/// # Errors
+/// The runtime's refusal, as workers-rs converts it.
+async fn send_batch(queue: &Queue, bodies: Vec<JsValue>) -> worker::Result<()> {
+    let json = JsValue::from_str("json");
+    let messages: js_sys::Array = bodies
+        .into_iter()
+        .map(|body| {
+            let message = js_sys::Object::new();
+            // Setting a property of a fresh plain object cannot fail.
+            let _ = js_sys::Reflect::set(&message, &"body".into(), &body);
+            let _ = js_sys::Reflect::set(&message, &"contentType".into(), &json);
+            JsValue::from(message)
+        })
+        .collect();
+    let queue: &JsValue = queue.as_ref();
+    let send: js_sys::Function = js_sys::Reflect::get(queue, &"sendBatch".into())?.dyn_into()?;
+    let sent: js_sys::Promise = send
+        .call2(queue, &messages, &JsValue::UNDEFINED)?
+        .dyn_into()?;
+    JsFuture::from(sent).await?;
+    Ok(())
 }

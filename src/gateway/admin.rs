@@ -296,7 +296,7 @@ fn admin_view(cx: &Context<'_>, l: &crate::store::Listed) -> Value {
 fn audit_view(cx: &Context<'_>, r: &AuditRow) -> Value {
     let keys = &cx.cfg.keys;
     let to_handle = |id: &str| id.parse::<SessionId>().ok().map(|id| handle::of(keys, &id));
-    let mut payload: Value = serde_json::from_str(&r.payload).unwrap_or(Value::Null);
+    let mut payload: Value = serde_json::from_slice(r.payload.as_bytes()).unwrap_or(Value::Null);
     if let Some(kwargs) = payload.get_mut("kwargs").and_then(Value::as_object_mut) {
         for (key, shown) in [("session_id", "session"), ("old_session_id", "old_session")] {
             if let Some(id) = kwargs.remove(key) {

@@ -178,7 +178,8 @@ impl<'a, S: Store> Exchange<'a, S> {
         let Ok((_, me, sessions)) = self.users_sessions().await else {
             return None;
         };
-        let json = json!({ "sessions": listed(&cfg.keys, &sessions, me) }).to_string();
+        let json = json!({ "sessions": listed(&cfg.keys, &sessions, me) });
+        let json = serde_json::to_string(&json).unwrap_or_default();
         let value = URL_SAFE_NO_PAD.encode(json);
         if value.len() > cfg.header_budget {
             let fields = json!({ "bytes": value.len(), "budget": cfg.header_budget });

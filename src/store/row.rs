@@ -60,7 +60,7 @@ impl TryFrom<Row> for Record {
             .id
             .parse()
             .map_err(|_| StoreError::Corrupt("id is not a canonical UUID".into()))?;
-        let data: Data = serde_json::from_str(&row.data)
+        let data: Data = serde_json::from_slice(row.data.as_bytes())
             .map_err(|e| StoreError::Corrupt(format!("data of {id} is not a JSON object: {e}")))?;
         Ok(Self {
             id,
