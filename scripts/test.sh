@@ -24,7 +24,7 @@ echo "== wasm build"
 bash scripts/build.sh
 
 echo "== end-to-end (Miniflare, local D1, origin on loopback)"
-node --test --test-concurrency=1 'tests/*.test.mjs'
+node --test --test-concurrency=1 --test-timeout=180000 'tests/*.test.mjs'
 
 echo "== deployable bundle (wrangler deploy --dry-run)"
 rm -rf dist
