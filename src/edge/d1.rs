@@ -390,18 +390,10 @@ fn opt_str(s: Option<&str>) -> JsValue {
 
 impl Store for D1Store {
     async fn load(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        // `raw()`: rows as arrays of values; the one column is the row's JSON text.
-        let rows = self
-            .statement(sql::LOAD, &[id.to_string().into()])?
-            .raw_js_value()
-            .await
-            .map_err(backend)?;
-        let row = rows.first().map(|r| {
-            js_sys::Reflect::get_u32(r, 0)
-                .ok()
-                .and_then(|v| v.as_string())
-        });
-        let row = match row {
+        let row = self
+            .first(sql::LOAD, &[id.to_string().into()], |r| Ok(get(r, "row")))
+            .await?;
+        let row = match row.map(|r| r.as_string()) {
             None => None,
             Some(Some(json)) => Some(json),
             Some(None) => return Err(StoreError::Corrupt(format!("row of {id} is not text"))),

@@ -45,8 +45,8 @@ pub fn write(env: &Env, metric: &Metric, times: Times) {
             let blobs = [
                 metric.store.as_str().into(),
                 outcome.clone(),
-                metric.commands.as_str().into(),
-                metric.session.as_str().into(),
+                metric.commands_text().into(),
+                metric.session_prefix().into(),
             ];
             set("blobs", blobs.iter().collect())
         })

@@ -45,17 +45,16 @@ pub struct Metric {
     pub store: StoreLabel,
     /// What became of the session cookie.
     pub outcome: Outcome,
-    /// The origin's commands that applied, by name, comma-joined (`""`: none).
-    pub commands: String,
+    /// The origin's commands that applied, by name (none: empty, no allocation).
+    pub commands: Vec<&'static str>,
     /// The session's expiry was renewed (one write).
     pub renewed: bool,
     /// A session was created.
     pub created: bool,
     /// The commands logged a user in.
     pub login: bool,
-    /// The first 8 hex digits of the session's id after the request (`""`: none): enough
-    /// to count distinct sessions, never to name one (and no cookie without its MAC).
-    pub session: String,
+    /// The session after the request, if any.
+    pub session: Option<SessionId>,
 }
 
 impl Metric {
@@ -81,7 +80,7 @@ impl Metric {
         Self {
             store,
             outcome,
-            commands: commands.names().join(","),
+            commands: commands.names(),
             renewed: any(|s| matches!(s, Signal::Renewed { .. })),
             created: any(|s| matches!(s, Signal::Created { .. })),
             // A login that landed: the session moved to a new id, or was created, with
@@ -99,10 +98,24 @@ impl Metric {
                         }
                     )
                 }),
-            session: session
-                .and_then(|id| id.to_string().get(..8).map(str::to_owned))
-                .unwrap_or_default(),
+            session,
         }
+    }
+
+    /// The commands comma-joined (`""`: none), as the data point holds them. Formatted
+    /// only when a point is written.
+    #[must_use]
+    pub fn commands_text(&self) -> String {
+        self.commands.join(",")
+    }
+
+    /// The first 8 hex digits of the session id (`""`: none): enough to count distinct
+    /// sessions, never to name one (and no cookie without its MAC).
+    #[must_use]
+    pub fn session_prefix(&self) -> String {
+        self.session
+            .and_then(|id| id.to_string().get(..8).map(str::to_owned))
+            .unwrap_or_default()
     }
 }
 
@@ -162,14 +175,14 @@ mod tests {
             },
         ];
         let m = Metric::of(StoreLabel::D1, false, &signals, &cmds, Some(id));
-        assert_eq!(m.session, id.to_string()[..8]);
-        assert_eq!(m.commands, "update,login,reauthenticated,lifetime");
+        assert_eq!(m.session_prefix(), id.to_string()[..8]);
+        assert_eq!(m.commands_text(), "update,login,reauthenticated,lifetime");
         assert!(m.renewed && m.created && m.login);
         let refused = Metric::of(StoreLabel::D1, false, &[], &cmds, None);
         assert!(!refused.login, "a login that did not land is not counted");
         let quiet = Metric::of(StoreLabel::D1, true, &[], &Commands::default(), None);
-        assert_eq!(quiet.session, "");
-        assert_eq!(quiet.commands, "");
+        assert_eq!(quiet.session_prefix(), "");
+        assert_eq!(quiet.commands_text(), "");
         assert!(!quiet.renewed && !quiet.created && !quiet.login);
     }
 }

@@ -34,11 +34,11 @@ fn every_request_leaves_a_data_point<S: Store>(d1: &Flaky<S>) {
     let point = |seen: super::Seen| seen.metric.expect("a data point");
     let first = point(request(&cfg, Some(d1), &mut b, T0, Reply::login("ann")));
     assert_eq!((first.outcome, first.store), (Outcome::New, StoreLabel::D1));
-    assert_eq!(first.commands, "login");
+    assert_eq!(first.commands_text(), "login");
     assert!(first.created && !first.renewed);
     let steady = point(request(&cfg, Some(d1), &mut b, T0.plus(1), Reply::OK));
     assert_eq!(
-        (steady.outcome, steady.commands.as_str()),
+        (steady.outcome, steady.commands_text().as_str()),
         (Outcome::Hit, "")
     );
     let renewed = point(request(&cfg, Some(d1), &mut b, T0.plus(120), Reply::OK));
